@@ -1,0 +1,45 @@
+# OpenClaw as a Service — `make run` starts the service, `make test` runs every check.
+# Both install what they need (Debian packages via apt) on a fresh machine.
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ocaas-target
+BIN := $(CARGO_TARGET_DIR)/debug
+CARGO ?= cargo
+
+.PHONY: all deps build run test lint unit-test bench fmt clean-data pg-start pg-stop
+
+all: build
+
+## Debian packages the service and its tests use (idempotent, quick when present).
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(CARGO) build --workspace --all-targets
+
+## The service on the embedded default: SQLite under ./data, local bubblewrap runtime,
+## listening on http://localhost:8080. The admin API key is printed on first start.
+run: deps
+	$(CARGO) build -p orchestrator -p sandbox-agent
+	$(BIN)/orchestrator $(ARGS)
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Everything CI checks: formatting, lints, then all tests against SQLite and a throwaway
+## PostgreSQL on a loopback port.
+test: deps lint
+	$(CARGO) build --workspace --all-targets
+	@scripts/with-postgres.sh scripts/run-tests.sh
+
+## Benchmarks print numbers; nothing in them is asserted.
+bench: deps
+	$(CARGO) build --release -p orchestrator -p sandbox-agent -p e2e
+	OCAAS_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/ocaas-bench $(ARGS)
+
+clean-data:
+	rm -rf ./data

@@ -1,0 +1,22 @@
+//! Schema migrations for the orchestrator's store. They run on every start
+//! (`Migrator::up`), on SQLite and PostgreSQL alike, so every statement here sticks to what both
+//! support.
+
+pub use sea_orm_migration;
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_accounts_keys;
+mod m20261123_000002_instances;
+
+/// All migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_accounts_keys::Migration),
+            Box::new(m20261123_000002_instances::Migration),
+        ]
+    }
+}

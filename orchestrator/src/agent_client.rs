@@ -1,0 +1,137 @@
+//! HTTP/1.1 to a sandbox's agent, over a unix socket (local runtime) or TCP (Kubernetes).
+//!
+//! One connection per request: opening a unix socket costs tens of microseconds, and it keeps
+//! a stopped sandbox from leaving stale pooled connections behind.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use sandbox_agent::protocol;
+
+use crate::runtime::{AgentAddr, AgentEndpoint};
+
+/// The agent could not be reached or broke off.
+#[derive(Debug, thiserror::Error)]
+#[error("sandbox agent unreachable: {0}")]
+pub struct AgentUnreachable(pub String);
+
+/// Build a request to the agent with its token set.
+pub fn request(
+    endpoint: &AgentEndpoint,
+    method: &str,
+    path_and_query: &str,
+) -> hyper::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(hyper::header::HOST, "sandbox-agent")
+        .header(
+            protocol::AUTHORIZATION,
+            format!("Bearer {}", endpoint.token.expose()),
+        )
+}
+
+async fn handshake<B>(
+    addr: &AgentAddr,
+) -> Result<(SendRequest<B>, http1::Connection<TokioIo<Box<dyn Io>>, B>), AgentUnreachable>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io: Box<dyn Io> = match addr {
+        AgentAddr::Unix(path) => Box::new(
+            tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| AgentUnreachable(e.to_string()))?,
+        ),
+        AgentAddr::Tcp(sa) => {
+            let s = tokio::net::TcpStream::connect(sa)
+                .await
+                .map_err(|e| AgentUnreachable(e.to_string()))?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+    };
+    http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| AgentUnreachable(e.to_string()))
+}
+
+/// Any byte stream we can speak HTTP over.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// Send a request whose body is `Send`, driving the connection on the current runtime.
+pub async fn send<B>(
+    endpoint: &AgentEndpoint,
+    req: Request<B>,
+) -> Result<Response<Incoming>, AgentUnreachable>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, conn) = handshake(&endpoint.addr).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| AgentUnreachable(e.to_string()))
+}
+
+/// Send a request whose body need not be `Send` (a streamed actix payload), driving the
+/// connection on the current thread. Call from inside an actix handler.
+pub async fn send_local<B>(
+    endpoint: &AgentEndpoint,
+    req: Request<B>,
+) -> Result<Response<Incoming>, AgentUnreachable>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, conn) = handshake(&endpoint.addr).await?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| AgentUnreachable(e.to_string()))
+}
+
+/// `GET /health` with a deadline: whether the agent answers as healthy.
+pub async fn healthy(endpoint: &AgentEndpoint, deadline: Duration) -> bool {
+    let req = match request(endpoint, "GET", protocol::routes::HEALTH).body(Full::new(Bytes::new()))
+    {
+        Ok(r) => r,
+        Err(_) => return false,
+    };
+    let call = async {
+        let resp = send(endpoint, req).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        serde_json::from_slice::<protocol::Health>(&body).ok()
+    };
+    matches!(tokio::time::timeout(deadline, call).await, Ok(Some(h)) if h.ok)
+}
+
+/// Whether the agent accepts our token (a call that needs it does not answer 401).
+pub async fn accepts_token(endpoint: &AgentEndpoint, deadline: Duration) -> bool {
+    let Ok(req) = request(endpoint, "GET", "/files?path=/workspace").body(Full::new(Bytes::new()))
+    else {
+        return false;
+    };
+    let call = async { send(endpoint, req).await.ok().map(|r| r.status()) };
+    matches!(tokio::time::timeout(deadline, call).await, Ok(Some(s)) if s != hyper::StatusCode::UNAUTHORIZED)
+}

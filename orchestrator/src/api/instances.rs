@@ -1,0 +1,266 @@
+//! Instances (seed 001): list, create, inspect, delete, reboot, shutdown, start, status.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{optional_json, parse_id, timestamp};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store::entities::{instance, instance_event};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let na = sandbox_agent::http::method_not_allowed;
+    cfg.service(
+        web::resource("/api/instances")
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(na()),
+    )
+    .service(
+        web::resource("/api/instances/{id}")
+            .route(web::get().to(get))
+            .route(web::delete().to(delete))
+            .default_service(na()),
+    )
+    .service(
+        web::resource("/api/instances/{id}/status")
+            .route(web::get().to(status))
+            .default_service(na()),
+    )
+    .service(
+        web::resource("/api/instances/{id}/reboot")
+            .route(web::post().to(reboot))
+            .default_service(na()),
+    )
+    .service(
+        web::resource("/api/instances/{id}/shutdown")
+            .route(web::post().to(shutdown))
+            .default_service(na()),
+    )
+    .service(
+        web::resource("/api/instances/{id}/start")
+            .route(web::post().to(start))
+            .default_service(na()),
+    );
+}
+
+/// An instance, in the seed's shape (plus `name` and `status_reason`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InstanceView {
+    pub id: Uuid,
+    pub name: String,
+    /// `provisioning`, `starting`, `ready`, `rebooting`, `stopping`, `stopped`, `failed`
+    /// or `deleting`.
+    pub status: String,
+    /// Why the instance is in this status (set for `failed`).
+    pub status_reason: Option<String>,
+    /// The sandbox serving this instance (changes on every start).
+    pub sandbox_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<instance::Model> for InstanceView {
+    fn from(m: instance::Model) -> Self {
+        InstanceView {
+            id: m.id,
+            name: m.name,
+            status: m.status,
+            status_reason: m.status_reason,
+            sandbox_id: m.sandbox_id,
+            created_at: timestamp(&m.created_at),
+            updated_at: timestamp(&m.updated_at),
+        }
+    }
+}
+
+/// One persisted status transition.
+#[derive(Debug, Serialize)]
+pub struct TransitionView {
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: Option<String>,
+    pub at: String,
+}
+
+impl From<instance_event::Model> for TransitionView {
+    fn from(e: instance_event::Model) -> Self {
+        TransitionView {
+            from: e.from_status,
+            to: e.to_status,
+            reason: e.reason,
+            at: timestamp(&e.at),
+        }
+    }
+}
+
+/// `GET .../status`: the status, whether the instance serves calls now, and its history.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub id: Uuid,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// `running` or `stopped`: what the service is converging the instance to.
+    pub desired_state: String,
+    /// The instance answers files, exec and (later) chat calls now.
+    pub ready: bool,
+    pub sandbox_id: Option<String>,
+    pub updated_at: String,
+    /// Every status change, oldest first.
+    pub transitions: Vec<TransitionView>,
+}
+
+/// Body of `POST /api/instances` (may be empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstanceRequest {
+    /// A display name (default `instance-<hex>`).
+    pub name: Option<String>,
+    /// An invite code to redeem when the account has no subscription.
+    pub invite_code: Option<String>,
+}
+
+/// `GET /api/instances`: this account's instances, oldest first.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let items: Vec<InstanceView> = state
+        .store
+        .list_instances(&caller.owner)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// `POST /api/instances`: create an instance. `201` at once with status `provisioning`;
+/// poll `GET .../status` until `ready`. `403` when the account may not create one, `503`
+/// when the node is full.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let req: CreateInstanceRequest = optional_json(&body)?;
+    if let Some(name) = &req.name {
+        let n = name.trim();
+        if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+            return Err(ApiError::validation(
+                "name must be 1 to 64 printable characters",
+            ));
+        }
+    }
+    let m = state
+        .manager
+        .create(
+            &caller,
+            req.name.as_deref().map(str::trim),
+            req.invite_code.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/instances/{}", m.id)))
+        .json(InstanceView::from(m)))
+}
+
+/// `GET /api/instances/{id}`.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    let m = state
+        .store
+        .get_instance(&caller.owner, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance"))?;
+    Ok(HttpResponse::Ok().json(InstanceView::from(m)))
+}
+
+/// `GET /api/instances/{id}/status`.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    let m = state
+        .store
+        .get_instance(&caller.owner, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance"))?;
+    let transitions = state
+        .store
+        .events(&caller.owner, id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(HttpResponse::Ok().json(StatusView {
+        id: m.id,
+        ready: m.status == "ready",
+        status: m.status,
+        status_reason: m.status_reason,
+        desired_state: m.desired_state,
+        sandbox_id: m.sandbox_id,
+        updated_at: timestamp(&m.updated_at),
+        transitions,
+    }))
+}
+
+/// `DELETE /api/instances/{id}`: stop it and delete its workspace for good. `204`.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    state.manager.delete(&caller.owner, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/instances/{id}/reboot`: replace its sandbox with a fresh one; the workspace
+/// is kept. `202` with status `rebooting`.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn reboot(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    let m = state.manager.reboot(&caller.owner, id).await?;
+    Ok(HttpResponse::Accepted().json(InstanceView::from(m)))
+}
+
+/// `POST /api/instances/{id}/shutdown`: stop its sandbox, keep its workspace. `202` with
+/// status `stopping` (or the current status if already stopped).
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn shutdown(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    let m = state.manager.shutdown(&caller.owner, id).await?;
+    Ok(HttpResponse::Accepted().json(InstanceView::from(m)))
+}
+
+/// `POST /api/instances/{id}/start`: start a stopped or failed instance. `202` with status
+/// `starting` (or the current status if already running).
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn start(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    let m = state.manager.start(&caller.owner, id).await?;
+    Ok(HttpResponse::Accepted().json(InstanceView::from(m)))
+}

@@ -1,0 +1,170 @@
+//! API keys and the extractors that authenticate requests.
+//!
+//! Keys look like `ocaas_<40 base62 chars>`: random, shown once, stored only as a SHA-256 hash
+//! (a fast hash is right here: the key carries ~238 bits of entropy, so there is nothing to
+//! brute-force). The first 14 characters are kept visibly as the key's prefix.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use chrono::Utc;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::startup::AppState;
+use crate::store::Owner;
+use crate::store::entities::account;
+
+const KEY_PREFIX: &str = "ocaas_";
+const KEY_RANDOM_LEN: usize = 40;
+const VISIBLE_LEN: usize = 14;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A freshly minted key: the secret (shown once) and what is stored.
+pub struct NewKey {
+    pub secret: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+/// Mint a random key.
+pub fn generate_key() -> NewKey {
+    let mut rng = rand::rng();
+    let random: String = (0..KEY_RANDOM_LEN)
+        .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
+        .collect();
+    key_from_secret(&format!("{KEY_PREFIX}{random}"))
+}
+
+/// The stored form of a given key (the bootstrap key may be any string).
+pub fn key_from_secret(secret: &str) -> NewKey {
+    let prefix = if secret.starts_with(KEY_PREFIX) && secret.len() > VISIBLE_LEN + 8 {
+        secret[..VISIBLE_LEN].to_owned()
+    } else {
+        // A chosen key shows less of itself.
+        let shown: String = secret.chars().take(4).collect();
+        format!("{shown}…")
+    };
+    NewKey {
+        secret: secret.to_owned(),
+        prefix,
+        hash: hash_key(secret),
+    }
+}
+
+/// Hex SHA-256 of a key.
+pub fn hash_key(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An authenticated request: the key's account.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub owner: Owner,
+    pub account: account::Model,
+}
+
+/// An authenticated request from an admin account.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
+    let Some(secret) = bearer(&req) else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing API key: send `Authorization: Bearer <key>`",
+        ));
+    };
+    let Some((key, account)) = state.store.find_key_by_hash(&hash_key(&secret)).await? else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "invalid or revoked API key",
+        ));
+    };
+    // Record use at most once a minute per key: a write on every request would be wasteful.
+    let stale = key
+        .last_used_at
+        .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60));
+    if stale {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_key(key.id).await {
+                tracing::warn!(error = %e, "could not record key use");
+            }
+        });
+    }
+    Ok(Caller {
+        owner: Owner::from_authenticated(account.id),
+        account,
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let caller = authenticate(req).await?;
+            if !caller.account.is_admin {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "this route needs an admin account",
+                ));
+            }
+            Ok(Admin(caller))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_prefixed_and_hashed() {
+        let a = generate_key();
+        let b = generate_key();
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with("ocaas_"));
+        assert_eq!(a.secret.len(), 6 + 40);
+        assert!(a.secret.starts_with(&a.prefix));
+        assert_eq!(a.hash, hash_key(&a.secret));
+        assert!(!a.hash.contains(&a.secret));
+        assert_eq!(a.hash.len(), 64);
+    }
+
+    #[test]
+    fn chosen_keys_show_little() {
+        let k = key_from_secret("my-bootstrap-secret");
+        assert_eq!(k.prefix, "my-b…");
+    }
+}

@@ -1,0 +1,504 @@
+//! The instance manager: lifecycle operations, the supervisor that restarts crashed sandboxes,
+//! and the reconciler that converges the runtime to the database after a restart.
+//!
+//! **Invariant:** the database holds the truth about what *should* run (`desired_state`) and
+//! what each instance's status is; the runtime's sandboxes are a cache of it. Lifecycle work
+//! for one instance is serialised by a per-instance lock; slow work (starting a sandbox)
+//! happens in background tasks, and callers see progress through status transitions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::{DESIRED_RUNNING, DESIRED_STOPPED, Status};
+use crate::agent_client;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::policy::{CreateRequestContext, CreationPolicy};
+use crate::runtime::{AgentEndpoint, Runtime, SandboxSpec, new_sandbox_id};
+use crate::settings::Limits;
+use crate::store::entities::instance;
+use crate::store::{Owner, Store};
+
+/// A sandbox currently serving an instance.
+#[derive(Clone)]
+struct Serving {
+    sandbox_id: String,
+    endpoint: AgentEndpoint,
+}
+
+/// Drives instances through their lifecycle.
+pub struct InstanceManager {
+    store: Store,
+    runtime: Arc<dyn Runtime>,
+    policy: Arc<dyn CreationPolicy>,
+    limits: Limits,
+    serving: Mutex<HashMap<Uuid, Serving>>,
+    locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serialises admission (quota + capacity check, then insert) on this node.
+    admission: tokio::sync::Mutex<()>,
+    /// Woken on every status change, for callers waiting for `ready`.
+    changed: Notify,
+    /// Consecutive crash count per instance, for restart back-off.
+    crashes: Mutex<HashMap<Uuid, u32>>,
+}
+
+impl InstanceManager {
+    pub fn new(
+        store: Store,
+        runtime: Arc<dyn Runtime>,
+        policy: Arc<dyn CreationPolicy>,
+        limits: Limits,
+    ) -> Arc<Self> {
+        Arc::new(InstanceManager {
+            store,
+            runtime,
+            policy,
+            limits,
+            serving: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+            admission: tokio::sync::Mutex::new(()),
+            changed: Notify::new(),
+            crashes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    fn lock_for(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("locks")
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    async fn set_status(
+        &self,
+        id: Uuid,
+        to: Status,
+        reason: Option<&str>,
+        desired: Option<&str>,
+        sandbox_id: Option<&str>,
+    ) -> Result<Option<instance::Model>, sea_orm::DbErr> {
+        let res = self
+            .store
+            .transition(id, to.as_str(), reason, desired, sandbox_id)
+            .await;
+        if let Ok(Some(m)) = &res {
+            tracing::info!(instance_id = %id, status = to.as_str(), reason, sandbox_id = m.sandbox_id.as_deref(), "instance status");
+        }
+        self.changed.notify_waiters();
+        res
+    }
+
+    async fn owned(&self, owner: &Owner, id: Uuid) -> ApiResult<instance::Model> {
+        self.store
+            .get_instance(owner, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("instance"))
+    }
+
+    async fn check_capacity(&self) -> ApiResult<()> {
+        let running = self.store.count_running_all_owners().await?;
+        if running >= self.limits.max_running_instances {
+            return Err(ApiError::new(
+                ErrorCode::CapacityExhausted,
+                format!(
+                    "this node runs at most {} instances and is full; retry later",
+                    self.limits.max_running_instances
+                ),
+            )
+            .retry_after(30));
+        }
+        Ok(())
+    }
+
+    /// Admit and create an instance; its sandbox comes up in the background.
+    pub async fn create(
+        self: &Arc<Self>,
+        caller: &Caller,
+        name: Option<&str>,
+        invite_code: Option<&str>,
+    ) -> ApiResult<instance::Model> {
+        let model = {
+            let _admission = self.admission.lock().await;
+            self.policy
+                .admit(&CreateRequestContext {
+                    caller,
+                    invite_code,
+                    store: &self.store,
+                })
+                .await?;
+            self.check_capacity().await?;
+            let sandbox_id = new_sandbox_id();
+            let name = name
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("instance-{}", &sandbox_id["sandy-".len()..]));
+            self.store
+                .insert_instance(
+                    &caller.owner,
+                    &name,
+                    Status::Provisioning.as_str(),
+                    &sandbox_id,
+                )
+                .await?
+        };
+        self.changed.notify_waiters();
+        let sandbox_id = model.sandbox_id.clone().unwrap_or_default();
+        self.spawn_bring_up(model.id, sandbox_id);
+        Ok(model)
+    }
+
+    fn spawn_bring_up(self: &Arc<Self>, id: Uuid, sandbox_id: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let lock = this.lock_for(id);
+            let _guard = lock.lock().await;
+            this.bring_up(id, sandbox_id).await;
+        });
+    }
+
+    /// Start a sandbox for the instance and mark it ready (or failed). Call with its lock held.
+    async fn bring_up(self: &Arc<Self>, id: Uuid, sandbox_id: String) {
+        // The instance may have been stopped or deleted while this task waited for the lock.
+        // Only the sandbox the database names as current may come up, so racing lifecycle
+        // calls can never leave two sandboxes serving one instance.
+        match self.store.get_instance_all_owners(id).await {
+            Ok(Some(m))
+                if m.desired_state == DESIRED_RUNNING
+                    && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) => {}
+            _ => return,
+        }
+        self.stop_serving(id, None).await;
+        let spec = SandboxSpec {
+            instance_id: id,
+            sandbox_id: sandbox_id.clone(),
+        };
+        match self.runtime.start(&spec).await {
+            Ok(endpoint) => {
+                self.serving.lock().expect("serving").insert(
+                    id,
+                    Serving {
+                        sandbox_id: sandbox_id.clone(),
+                        endpoint,
+                    },
+                );
+                if let Err(e) = self
+                    .set_status(id, Status::Ready, None, None, Some(&sandbox_id))
+                    .await
+                {
+                    tracing::error!(instance_id = %id, error = %e, "could not record ready");
+                }
+                self.spawn_supervisor(id, sandbox_id);
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if let Err(e) = self
+                    .set_status(id, Status::Failed, Some(&reason), None, None)
+                    .await
+                {
+                    tracing::error!(instance_id = %id, error = %e, "could not record failure");
+                }
+            }
+        }
+    }
+
+    /// Watch a serving sandbox; if it dies while it should be serving, record the failure and
+    /// start a new one with exponential back-off (1 s doubling to 60 s).
+    fn spawn_supervisor(self: &Arc<Self>, id: Uuid, sandbox_id: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let reason = this.runtime.wait_exit(&sandbox_id).await;
+            let lock = this.lock_for(id);
+            let guard = lock.lock().await;
+            let still_current = this
+                .serving
+                .lock()
+                .expect("serving")
+                .get(&id)
+                .is_some_and(|s| s.sandbox_id == sandbox_id);
+            if !still_current {
+                return; // stopped on purpose
+            }
+            this.serving.lock().expect("serving").remove(&id);
+            let _ = this.runtime.stop(&sandbox_id).await;
+            let _ = this
+                .set_status(id, Status::Failed, Some(&reason), None, None)
+                .await;
+            let n = {
+                let mut c = this.crashes.lock().expect("crashes");
+                let n = c.entry(id).or_insert(0);
+                *n += 1;
+                *n
+            };
+            drop(guard);
+            let delay = Duration::from_secs(1u64 << n.min(6)).min(Duration::from_secs(60));
+            tracing::warn!(instance_id = %id, %reason, restart_in = ?delay, "sandbox died; restarting");
+            tokio::time::sleep(delay).await;
+            let _guard = lock.lock().await;
+            match this.store.get_instance_all_owners(id).await {
+                Ok(Some(m))
+                    if m.desired_state == DESIRED_RUNNING
+                        && m.status == Status::Failed.as_str() => {}
+                _ => return, // someone stopped, rebooted or deleted it meanwhile
+            }
+            let new_id = new_sandbox_id();
+            let _ = this
+                .set_status(
+                    id,
+                    Status::Starting,
+                    Some("restarting after the sandbox died"),
+                    None,
+                    Some(&new_id),
+                )
+                .await;
+            this.bring_up(id, new_id).await;
+        });
+    }
+
+    /// Stop the serving sandbox, if any. Call with the instance's lock held.
+    async fn stop_serving(&self, id: Uuid, recorded: Option<&str>) {
+        let serving = self.serving.lock().expect("serving").remove(&id);
+        let sandbox_id = serving
+            .map(|s| s.sandbox_id)
+            .or(recorded.map(str::to_owned));
+        if let Some(sid) = sandbox_id
+            && let Err(e) = self.runtime.stop(&sid).await
+        {
+            tracing::error!(instance_id = %id, error = %e, "could not stop sandbox");
+        }
+    }
+
+    /// `POST .../shutdown`: stop the sandbox, keep the storage.
+    pub async fn shutdown(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<instance::Model> {
+        let m = self.owned(owner, id).await?;
+        match Status::parse(&m.status) {
+            Some(Status::Stopped | Status::Stopping) => return Ok(m),
+            Some(Status::Deleting) => return Err(deleting()),
+            _ => {}
+        }
+        let m = self
+            .set_status(id, Status::Stopping, None, Some(DESIRED_STOPPED), None)
+            .await?
+            .ok_or_else(|| ApiError::not_found("instance"))?;
+        let this = self.clone();
+        let recorded = m.sandbox_id.clone();
+        tokio::spawn(async move {
+            let lock = this.lock_for(id);
+            let _guard = lock.lock().await;
+            this.stop_serving(id, recorded.as_deref()).await;
+            let _ = this.set_status(id, Status::Stopped, None, None, None).await;
+        });
+        Ok(m)
+    }
+
+    /// `POST .../start`: start a stopped (or failed) instance.
+    pub async fn start(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<instance::Model> {
+        let m = self.owned(owner, id).await?;
+        let status = Status::parse(&m.status);
+        match status {
+            Some(Status::Deleting) => return Err(deleting()),
+            Some(Status::Stopping) => {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "the instance is still stopping; start it once it is stopped",
+                ));
+            }
+            Some(s) if m.desired_state == DESIRED_RUNNING && s != Status::Failed => return Ok(m),
+            _ => {}
+        }
+        if m.desired_state != DESIRED_RUNNING {
+            let _admission = self.admission.lock().await;
+            self.check_capacity().await?;
+        }
+        self.crashes.lock().expect("crashes").remove(&id);
+        let sandbox_id = new_sandbox_id();
+        let m = self
+            .set_status(
+                id,
+                Status::Starting,
+                None,
+                Some(DESIRED_RUNNING),
+                Some(&sandbox_id),
+            )
+            .await?
+            .ok_or_else(|| ApiError::not_found("instance"))?;
+        self.spawn_bring_up(id, sandbox_id);
+        Ok(m)
+    }
+
+    /// `POST .../reboot`: replace the running sandbox with a fresh one (storage kept).
+    pub async fn reboot(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<instance::Model> {
+        let m = self.owned(owner, id).await?;
+        if m.desired_state != DESIRED_RUNNING {
+            return Err(not_running(&m));
+        }
+        if Status::parse(&m.status) == Some(Status::Deleting) {
+            return Err(deleting());
+        }
+        self.crashes.lock().expect("crashes").remove(&id);
+        let sandbox_id = new_sandbox_id();
+        let m = self
+            .set_status(id, Status::Rebooting, None, None, Some(&sandbox_id))
+            .await?
+            .ok_or_else(|| ApiError::not_found("instance"))?;
+        self.spawn_bring_up(id, sandbox_id);
+        Ok(m)
+    }
+
+    /// `DELETE /api/instances/{id}`: stop the sandbox and delete the storage and the record.
+    pub async fn delete(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<()> {
+        let m = self.owned(owner, id).await?;
+        self.set_status(id, Status::Deleting, None, Some(DESIRED_STOPPED), None)
+            .await?;
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        self.stop_serving(id, m.sandbox_id.as_deref()).await;
+        self.runtime
+            .delete_storage(id)
+            .await
+            .map_err(ApiError::internal)?;
+        self.store.delete_instance(owner, id).await?;
+        self.locks.lock().expect("locks").remove(&id);
+        self.crashes.lock().expect("crashes").remove(&id);
+        Ok(())
+    }
+
+    /// The agent endpoint of a ready instance. A starting instance is waited for (bounded
+    /// by `limits.ready_wait_s`); a stopped or failed one is `409 INSTANCE_NOT_RUNNING`.
+    pub async fn endpoint(&self, owner: &Owner, id: Uuid) -> ApiResult<AgentEndpoint> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.limits.ready_wait_s);
+        loop {
+            let notified = self.changed.notified();
+            let m = self.owned(owner, id).await?;
+            match Status::parse(&m.status) {
+                Some(Status::Ready) => {
+                    if let Some(s) = self.serving.lock().expect("serving").get(&id) {
+                        return Ok(s.endpoint.clone());
+                    }
+                }
+                Some(s) if s.is_coming_up() => {}
+                _ => return Err(not_running(&m)),
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(ApiError::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "the instance did not become ready within {} s (status: {})",
+                        self.limits.ready_wait_s, m.status
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Converge the runtime to the database: re-adopt sandboxes that survived an
+    /// orchestrator restart, start missing ones, stop orphans, finish interrupted deletes.
+    pub async fn reconcile(self: &Arc<Self>) -> anyhow::Result<()> {
+        let running = self.runtime.list().await?;
+        let mut by_sandbox: HashMap<String, _> = running
+            .into_iter()
+            .map(|r| (r.sandbox_id.clone(), r))
+            .collect();
+        for m in self.store.list_instances_all_owners().await? {
+            let id = m.id;
+            let status = Status::parse(&m.status);
+            if status == Some(Status::Deleting) {
+                let owner = Owner::from_authenticated(m.account_id);
+                if let Some(sid) = &m.sandbox_id {
+                    by_sandbox.remove(sid);
+                    let _ = self.runtime.stop(sid).await;
+                }
+                self.runtime.delete_storage(id).await?;
+                self.store.delete_instance(&owner, id).await?;
+                continue;
+            }
+            if m.desired_state != DESIRED_RUNNING {
+                if let Some(sid) = &m.sandbox_id
+                    && by_sandbox.remove(sid).is_some()
+                {
+                    let _ = self.runtime.stop(sid).await;
+                }
+                if status != Some(Status::Stopped) {
+                    self.set_status(id, Status::Stopped, None, None, None)
+                        .await?;
+                }
+                continue;
+            }
+            let adopted = match m.sandbox_id.as_ref().and_then(|sid| by_sandbox.remove(sid)) {
+                Some(r)
+                    if r.instance_id == id
+                        && agent_client::accepts_token(&r.endpoint, Duration::from_secs(3))
+                            .await =>
+                {
+                    Some(r)
+                }
+                Some(r) => {
+                    let _ = self.runtime.stop(&r.sandbox_id).await;
+                    None
+                }
+                None => None,
+            };
+            match adopted {
+                Some(r) => {
+                    tracing::info!(instance_id = %id, sandbox_id = %r.sandbox_id, "re-adopted running sandbox");
+                    self.serving.lock().expect("serving").insert(
+                        id,
+                        Serving {
+                            sandbox_id: r.sandbox_id.clone(),
+                            endpoint: r.endpoint,
+                        },
+                    );
+                    if status != Some(Status::Ready) {
+                        self.set_status(id, Status::Ready, None, None, None).await?;
+                    }
+                    self.spawn_supervisor(id, r.sandbox_id);
+                }
+                None => {
+                    let sid = new_sandbox_id();
+                    self.set_status(
+                        id,
+                        Status::Starting,
+                        Some("restarting after an orchestrator restart"),
+                        None,
+                        Some(&sid),
+                    )
+                    .await?;
+                    self.spawn_bring_up(id, sid);
+                }
+            }
+        }
+        for (sid, _) in by_sandbox {
+            tracing::warn!(sandbox_id = %sid, "stopping orphaned sandbox");
+            let _ = self.runtime.stop(&sid).await;
+        }
+        Ok(())
+    }
+}
+
+fn deleting() -> ApiError {
+    ApiError::new(ErrorCode::Conflict, "the instance is being deleted")
+}
+
+fn not_running(m: &instance::Model) -> ApiError {
+    let hint = match m.status.as_str() {
+        "failed" => format!(
+            "the instance failed ({}); POST /api/instances/{}/reboot or /start to try again",
+            m.status_reason.as_deref().unwrap_or("no reason recorded"),
+            m.id
+        ),
+        "deleting" => "the instance is being deleted".to_owned(),
+        s => format!(
+            "the instance is {s}; POST /api/instances/{}/start first",
+            m.id
+        ),
+    };
+    ApiError::new(ErrorCode::InstanceNotRunning, hint)
+}

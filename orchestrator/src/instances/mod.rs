@@ -1,0 +1,68 @@
+//! Instances: their statuses and the manager that drives them through their lifecycle.
+
+mod manager;
+
+pub use manager::InstanceManager;
+
+/// An instance's status. Every change is persisted with a timestamp (`instance_events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Created; its first sandbox is starting.
+    Provisioning,
+    /// Started again after a shutdown or a failure.
+    Starting,
+    /// Its sandbox is up and serving.
+    Ready,
+    /// Its sandbox is being replaced by a fresh one.
+    Rebooting,
+    /// A shutdown is in progress.
+    Stopping,
+    /// No sandbox runs; storage is kept.
+    Stopped,
+    /// The sandbox could not start or died; see the reason.
+    Failed,
+    /// A delete is in progress.
+    Deleting,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::Provisioning,
+        Status::Starting,
+        Status::Ready,
+        Status::Rebooting,
+        Status::Stopping,
+        Status::Stopped,
+        Status::Failed,
+        Status::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Provisioning => "provisioning",
+            Status::Starting => "starting",
+            Status::Ready => "ready",
+            Status::Rebooting => "rebooting",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::Failed => "failed",
+            Status::Deleting => "deleting",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// A sandbox is on its way up: callers may wait for `Ready`.
+    pub fn is_coming_up(self) -> bool {
+        matches!(
+            self,
+            Status::Provisioning | Status::Starting | Status::Rebooting
+        )
+    }
+}
+
+/// What the reconciler converges an instance to.
+pub const DESIRED_RUNNING: &str = "running";
+pub const DESIRED_STOPPED: &str = "stopped";

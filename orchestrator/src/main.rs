@@ -1,0 +1,69 @@
+//! `orchestrator`: run the control plane. Settings come from defaults < `--config` file
+//! (or `./ocaas.toml`) < `OCAAS_*` environment < these flags.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use orchestrator::settings::Settings;
+use orchestrator::startup::Application;
+
+/// OpenClaw as a Service: the orchestrator.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML settings file (default: ./ocaas.toml if it exists). Env: OCAAS_CONFIG.
+    #[arg(long, env = "OCAAS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 0.0.0.0:8080).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Database URL, sqlite://... or postgres://...
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Data directory (SQLite file, instance storage, sandbox state).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Run sandboxes WITHOUT bubblewrap. Development only: customers would share the host.
+    #[arg(long)]
+    insecure_no_sandbox: bool,
+    /// Any other setting, as `key.path=value` (repeatable), e.g. `--set limits.ready_wait_s=60`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    for kv in &cli.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--set expects KEY=VALUE, got `{kv}`"))?;
+        overrides.push((k.trim().to_owned(), v.to_owned()));
+    }
+    if let Some(v) = cli.listen {
+        overrides.push(("listen".into(), v));
+    }
+    if let Some(v) = cli.database_url {
+        overrides.push(("database_url".into(), v));
+    }
+    if let Some(v) = cli.data_dir {
+        overrides.push(("data_dir".into(), v.display().to_string()));
+    }
+    if cli.insecure_no_sandbox {
+        overrides.push(("local.insecure_no_sandbox".into(), "true".into()));
+    }
+    let settings = Settings::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    orchestrator::telemetry::init(&settings);
+
+    let app = Application::build(settings).await?;
+    if let Some(key) = &app.bootstrap_key {
+        // Shown once, on the terminal, outside the structured log.
+        eprintln!(
+            "\n  Admin API key (shown once, store it now):\n\n    {key}\n\n  Try: curl -H \"Authorization: Bearer {key}\" http://localhost:{}/api/instances\n",
+            app.port()
+        );
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}

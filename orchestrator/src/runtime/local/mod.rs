@@ -1,0 +1,539 @@
+//! The local runtime: each sandbox is a `sandbox-agent` process under bubblewrap on this host.
+//!
+//! Layout under the data directory:
+//! - `instances/<instance id>/{workspace,state}` — the instance's storage, kept across stops.
+//! - `sandboxes/<sandbox id>/` — one running sandbox: `meta.json` (pid, start time, token;
+//!   root-only), `agent.log`, generated `etc/`, and `sock/` (the agent's socket) which is the
+//!   only run directory bound into the sandbox.
+//! - `bin/sandbox-agent` — a copy of the agent binary at a path the sandbox uid can reach.
+//!
+//! Sandboxes are started in their own process group and session-less, so they survive an
+//! orchestrator restart; the next orchestrator finds them through `meta.json` (pid + start
+//! time, so a reused pid is never mistaken for a sandbox) and re-adopts or stops them.
+
+mod bwrap;
+mod cgroup;
+mod procfs;
+
+use std::collections::HashMap;
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{AgentAddr, AgentEndpoint, RunningSandbox, Runtime, RuntimeError, SandboxSpec};
+use crate::settings::{LocalSettings, Secret};
+use crate::{agent_client, sys};
+
+/// What `sandboxes/<id>/meta.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    sandbox_id: String,
+    instance_id: Uuid,
+    pid: i32,
+    started: u64,
+    token: String,
+    sandboxed: bool,
+}
+
+/// Sandboxes as local processes.
+pub struct LocalRuntime {
+    settings: LocalSettings,
+    data_dir: PathBuf,
+    agent_bin: PathBuf,
+    /// `(uid, gid)` to drop to when we run as root.
+    run_as: Option<(u32, u32)>,
+    cgroups: cgroup::Layout,
+    /// Exit reasons of sandboxes this process spawned (and so must reap).
+    exits: Mutex<HashMap<String, watch::Receiver<Option<String>>>>,
+}
+
+impl LocalRuntime {
+    /// Check the host can run sandboxes and prepare the data directory.
+    pub fn new(settings: &LocalSettings, data_dir: &Path) -> anyhow::Result<LocalRuntime> {
+        std::fs::create_dir_all(data_dir)?;
+        let data_dir = data_dir.canonicalize()?;
+        let run_as = (sys::getuid() == 0).then_some((settings.sandbox_uid, settings.sandbox_gid));
+        if settings.insecure_no_sandbox {
+            tracing::warn!(
+                "INSECURE: local.insecure_no_sandbox is set; sandboxes run WITHOUT bubblewrap, as the orchestrator's user, sharing its filesystem and network. Never serve customers like this."
+            );
+        } else {
+            let ok = std::process::Command::new(&settings.bwrap)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if !ok {
+                anyhow::bail!(
+                    "bubblewrap ({}) is not available, and sandboxes are a security boundary between customers: install it (`make deps` does) or, for development only, set OCAAS_LOCAL__INSECURE_NO_SANDBOX=true",
+                    settings.bwrap.display()
+                );
+            }
+        }
+        // The sandbox uid must be able to reach the directories bubblewrap binds.
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o711))?;
+        if run_as.is_some() {
+            for anc in data_dir.ancestors().skip(1) {
+                let mode = std::fs::metadata(anc)?.permissions().mode();
+                if mode & 0o001 == 0 {
+                    anyhow::bail!(
+                        "the data directory {} is inside {}, which the sandbox user cannot enter (mode {:o}); choose a data directory whose parents are world-traversable",
+                        data_dir.display(),
+                        anc.display(),
+                        mode & 0o777
+                    );
+                }
+            }
+        }
+        for sub in ["instances", "sandboxes", "bin"] {
+            let p = data_dir.join(sub);
+            std::fs::create_dir_all(&p)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o711))?;
+        }
+        let agent_bin = install_agent_binary(settings, &data_dir)?;
+        let cgroups = cgroup::Layout::detect();
+        tracing::info!(
+            sandboxed = !settings.insecure_no_sandbox,
+            run_as = ?run_as,
+            limits = %cgroups.describe(),
+            "local runtime ready"
+        );
+        Ok(LocalRuntime {
+            settings: settings.clone(),
+            data_dir,
+            agent_bin,
+            run_as,
+            cgroups,
+            exits: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// How resource limits are enforced here (for `GET /api`).
+    pub fn limits_description(&self) -> String {
+        self.cgroups.describe()
+    }
+
+    fn storage_dir(&self, instance_id: Uuid) -> PathBuf {
+        self.data_dir
+            .join("instances")
+            .join(instance_id.to_string())
+    }
+
+    fn run_dir(&self, sandbox_id: &str) -> PathBuf {
+        self.data_dir.join("sandboxes").join(sandbox_id)
+    }
+
+    fn read_meta(&self, sandbox_id: &str) -> Option<Meta> {
+        let text = std::fs::read(self.run_dir(sandbox_id).join("meta.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn endpoint(&self, meta: &Meta) -> AgentEndpoint {
+        AgentEndpoint {
+            addr: AgentAddr::Unix(self.run_dir(&meta.sandbox_id).join("sock/agent.sock")),
+            token: Secret::new(meta.token.clone()),
+        }
+    }
+
+    fn own(&self, path: &Path) -> std::io::Result<()> {
+        if let Some((uid, gid)) = self.run_as {
+            chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, spec: &SandboxSpec, token: &str) -> Result<Meta, RuntimeError> {
+        let io = |e: std::io::Error| RuntimeError::Io(e.to_string());
+        let storage = self.storage_dir(spec.instance_id);
+        let run = self.run_dir(&spec.sandbox_id);
+        let sock = run.join("sock");
+        let etc = run.join("etc");
+        std::fs::create_dir_all(&sock).map_err(io)?;
+        std::fs::create_dir_all(&etc).map_err(io)?;
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o711)).map_err(io)?;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        self.own(&sock).map_err(io)?;
+        let token_file = sock.join("token");
+        std::fs::write(&token_file, token).map_err(io)?;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+        self.own(&token_file).map_err(io)?;
+        let (uid, gid) = self.run_as.unwrap_or((sys::getuid(), sys::getuid()));
+        let (passwd, group) = bwrap::passwd_and_group(uid, gid);
+        std::fs::write(etc.join("passwd"), passwd).map_err(io)?;
+        std::fs::write(etc.join("group"), group).map_err(io)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(run.join("agent.log"))
+            .map_err(io)?;
+
+        let mut cmd;
+        if self.settings.insecure_no_sandbox {
+            cmd = tokio::process::Command::new(&self.agent_bin);
+            cmd.arg("--listen")
+                .arg(format!("unix:{}", sock.join("agent.sock").display()))
+                .arg("--workspace")
+                .arg(storage.join("workspace"))
+                .arg("--token-file")
+                .arg(&token_file)
+                .current_dir(storage.join("workspace"))
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", storage.join("state/home"))
+                .stdin(std::process::Stdio::null());
+        } else {
+            let args = bwrap::options(&bwrap::Mounts {
+                agent_bin: &self.agent_bin,
+                workspace: &storage.join("workspace"),
+                state: &storage.join("state"),
+                sock_dir: &sock,
+                etc_dir: &etc,
+                tmp_size_bytes: self.settings.tmp_size_mb * 1024 * 1024,
+            });
+            let args_file = run.join("bwrap.args");
+            std::fs::write(&args_file, bwrap::encode(&args)).map_err(io)?;
+            let stdin = std::fs::File::open(&args_file).map_err(io)?;
+            cmd = tokio::process::Command::new(&self.settings.bwrap);
+            cmd.arg("--args")
+                .arg("0")
+                .args(bwrap::command())
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .current_dir("/")
+                .stdin(stdin);
+        }
+        cmd.stdout(log.try_clone().map_err(io)?)
+            .stderr(log)
+            // Own process group: a Ctrl-C aimed at the orchestrator does not reach sandboxes.
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let limits = cgroup::Limits {
+            memory_bytes: self.settings.memory_limit_mb * 1024 * 1024,
+            pids: self.settings.pids_limit,
+            cpu_millis: self.settings.cpu_millis,
+        };
+        let cg_name = format!("ocaas-{}", spec.sandbox_id);
+        let cg_dirs = self.cgroups.create(&cg_name, limits).map_err(io)?;
+        let procs = cg_dirs
+            .iter()
+            .map(|d| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join("cgroup.procs"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        if !procs.is_empty() {
+            sys::join_cgroups_before_exec(&mut cmd, procs);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            RuntimeError::StartFailed(format!("could not launch the sandbox process: {e}"))
+        })?;
+        let pid = child.id().map(|p| p as i32).ok_or_else(|| {
+            RuntimeError::StartFailed("the sandbox process exited at once".into())
+        })?;
+        let started = procfs::start_time(pid).unwrap_or(0);
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let reason = match child.wait().await {
+                Ok(s) => describe_exit(s),
+                Err(e) => format!("lost track of the sandbox process: {e}"),
+            };
+            let _ = tx.send(Some(reason));
+        });
+        self.exits
+            .lock()
+            .expect("exits lock")
+            .insert(spec.sandbox_id.clone(), rx);
+        let meta = Meta {
+            sandbox_id: spec.sandbox_id.clone(),
+            instance_id: spec.instance_id,
+            pid,
+            started,
+            token: token.to_owned(),
+            sandboxed: !self.settings.insecure_no_sandbox,
+        };
+        let meta_path = run.join("meta.json");
+        std::fs::write(
+            &meta_path,
+            serde_json::to_vec(&meta).expect("meta serializes"),
+        )
+        .map_err(io)?;
+        std::fs::set_permissions(&meta_path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        Ok(meta)
+    }
+
+    fn alive(&self, meta: &Meta) -> bool {
+        procfs::is_same_process(meta.pid, meta.started)
+    }
+
+    fn exited_reason(&self, sandbox_id: &str) -> Option<String> {
+        let exits = self.exits.lock().expect("exits lock");
+        exits.get(sandbox_id).and_then(|rx| rx.borrow().clone())
+    }
+
+    /// Tail of a sandbox's agent log, for the orchestrator's own log (never for customers).
+    fn log_tail(&self, sandbox_id: &str) -> String {
+        let text = std::fs::read(self.run_dir(sandbox_id).join("agent.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(2048);
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+
+    async fn wait_gone(&self, meta: &Meta, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if !self.alive(meta) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        !self.alive(meta)
+    }
+
+    fn cleanup(&self, sandbox_id: &str) {
+        for dir in self.cgroups.dirs(&format!("ocaas-{sandbox_id}")) {
+            for pid in cgroup::pids(&dir) {
+                let _ = sys::kill(pid, libc::SIGKILL);
+            }
+            cgroup::remove(&dir);
+        }
+        let _ = std::fs::remove_dir_all(self.run_dir(sandbox_id));
+        self.exits.lock().expect("exits lock").remove(sandbox_id);
+    }
+}
+
+/// Copy the agent binary to `<data>/bin/sandbox-agent`, where the sandbox uid can read it
+/// (the build directory often sits under a private home). Replaced by rename, so running
+/// sandboxes keep the inode they started with.
+fn install_agent_binary(settings: &LocalSettings, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let src = match &settings.sandbox_agent_bin {
+        Some(p) => p.clone(),
+        None => {
+            let exe = std::env::current_exe()?;
+            let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+            [dir.join("sandbox-agent"), dir.join("../sandbox-agent")]
+                .into_iter()
+                .find(|p| p.exists())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "sandbox-agent binary not found next to {}; build it (`cargo build --workspace`) or set OCAAS_LOCAL__SANDBOX_AGENT_BIN",
+                        exe.display()
+                    )
+                })?
+        }
+    };
+    let dst = data_dir.join("bin/sandbox-agent");
+    let same = match (std::fs::metadata(&src), std::fs::metadata(&dst)) {
+        (Ok(a), Ok(b)) => a.len() == b.len() && a.modified().ok() <= b.modified().ok(),
+        _ => false,
+    };
+    if !same {
+        let tmp = data_dir.join(format!("bin/.sandbox-agent.{}", std::process::id()));
+        std::fs::copy(&src, &tmp)
+            .map_err(|e| anyhow::anyhow!("cannot copy {}: {e}", src.display()))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, &dst)?;
+    }
+    Ok(dst)
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("the sandbox exited with status {code}"),
+        (None, Some(sig)) => format!("the sandbox was killed by signal {sig}"),
+        _ => "the sandbox exited".into(),
+    }
+}
+
+fn new_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
+        let io = |e: std::io::Error| RuntimeError::Io(e.to_string());
+        let base = self.storage_dir(instance_id);
+        for sub in ["workspace", "state", "state/home"] {
+            let p = base.join(sub);
+            std::fs::create_dir_all(&p).map_err(io)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+            self.own(&p).map_err(io)?;
+        }
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711)).map_err(io)?;
+        Ok(())
+    }
+
+    async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
+        match std::fs::remove_dir_all(self.storage_dir(instance_id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RuntimeError::Io(e.to_string())),
+        }
+    }
+
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
+        self.ensure_storage(spec.instance_id).await?;
+        let token = new_token();
+        let meta = self.spawn(spec, &token)?;
+        let endpoint = self.endpoint(&meta);
+        let deadline = Instant::now() + Duration::from_secs(self.settings.start_timeout_s);
+        loop {
+            if agent_client::healthy(&endpoint, Duration::from_secs(2)).await {
+                return Ok(endpoint);
+            }
+            let exited = self.exited_reason(&spec.sandbox_id);
+            if exited.is_some() || Instant::now() >= deadline {
+                tracing::error!(
+                    sandbox_id = %spec.sandbox_id,
+                    log = %self.log_tail(&spec.sandbox_id),
+                    "sandbox failed to start"
+                );
+                let _ = self.stop(&spec.sandbox_id).await;
+                return Err(RuntimeError::StartFailed(exited.unwrap_or_else(|| {
+                    format!(
+                        "the sandbox agent did not answer within {} s",
+                        self.settings.start_timeout_s
+                    )
+                })));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn stop(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
+        let Some(meta) = self.read_meta(sandbox_id) else {
+            self.cleanup(sandbox_id);
+            return Ok(());
+        };
+        if self.alive(&meta) {
+            // Graceful: SIGTERM the agent. Under bubblewrap it is a grandchild (bwrap, then
+            // bwrap's init as pid 1 of the sandbox, then the agent); when it exits, pid 1
+            // exits and the kernel ends everything else in the sandbox's PID namespace.
+            let agents: Vec<i32> = if meta.sandboxed {
+                procfs::children(meta.pid)
+                    .into_iter()
+                    .flat_map(procfs::children)
+                    .collect()
+            } else {
+                vec![meta.pid]
+            };
+            for pid in agents {
+                let _ = sys::kill(pid, libc::SIGTERM);
+            }
+            if !self.wait_gone(&meta, Duration::from_secs(10)).await {
+                tracing::warn!(sandbox_id, "sandbox ignored SIGTERM; killing it");
+                for init in procfs::children(meta.pid) {
+                    let _ = sys::kill(init, libc::SIGKILL);
+                }
+                let _ = sys::kill(meta.pid, libc::SIGKILL);
+                if !meta.sandboxed {
+                    let _ = sys::killpg(meta.pid, libc::SIGKILL);
+                }
+                self.wait_gone(&meta, Duration::from_secs(5)).await;
+            }
+        }
+        self.cleanup(sandbox_id);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<RunningSandbox>, RuntimeError> {
+        let dir = std::fs::read_dir(self.data_dir.join("sandboxes"))
+            .map_err(|e| RuntimeError::Io(e.to_string()))?;
+        let mut out = Vec::new();
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match self.read_meta(&name) {
+                Some(meta) if self.alive(&meta) => out.push(RunningSandbox {
+                    sandbox_id: meta.sandbox_id.clone(),
+                    instance_id: meta.instance_id,
+                    endpoint: self.endpoint(&meta),
+                }),
+                // Dead or half-created: nothing runs there any more.
+                _ => self.cleanup(&name),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn wait_exit(&self, sandbox_id: &str) -> String {
+        let rx = self
+            .exits
+            .lock()
+            .expect("exits lock")
+            .get(sandbox_id)
+            .cloned();
+        if let Some(mut rx) = rx {
+            if let Ok(reason) = rx.wait_for(Option::is_some).await {
+                return reason.clone().unwrap_or_default();
+            }
+            return "the sandbox exited".into();
+        }
+        // Adopted from an earlier orchestrator: not our child, so poll.
+        let Some(meta) = self.read_meta(sandbox_id) else {
+            return "the sandbox is gone".into();
+        };
+        while self.alive(&meta) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        "the sandbox exited".into()
+    }
+
+    async fn shutdown(&self) {
+        if self.settings.keep_sandboxes_on_shutdown {
+            let n = self.list().await.map(|l| l.len()).unwrap_or(0);
+            if n > 0 {
+                tracing::info!(
+                    running = n,
+                    "leaving sandboxes running; the next start re-adopts them (set local.keep_sandboxes_on_shutdown=false to stop them)"
+                );
+            }
+            return;
+        }
+        if let Ok(list) = self.list().await {
+            for s in list {
+                let _ = self.stop(&s.sandbox_id).await;
+            }
+        }
+    }
+}
+
+/// Kill every sandbox under `data_dir` at once (SIGKILL, no grace). For test teardown and
+/// operators cleaning up after a crash; never used on the request path.
+pub fn kill_all_now(data_dir: &Path) {
+    let Ok(dir) = std::fs::read_dir(data_dir.join("sandboxes")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Ok(text) = std::fs::read(entry.path().join("meta.json")) else {
+            continue;
+        };
+        let Ok(meta) = serde_json::from_slice::<Meta>(&text) else {
+            continue;
+        };
+        if procfs::is_same_process(meta.pid, meta.started) {
+            // Killing the sandbox's pid 1 ends its whole PID namespace.
+            for init in procfs::children(meta.pid) {
+                let _ = sys::kill(init, libc::SIGKILL);
+            }
+            let _ = sys::kill(meta.pid, libc::SIGKILL);
+        }
+    }
+}

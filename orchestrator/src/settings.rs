@@ -1,0 +1,326 @@
+//! Typed settings, layered: built-in defaults < TOML file < `OCAAS_*` environment < CLI flags.
+//!
+//! Nested keys use `__` in the environment: `OCAAS_LOCAL__MEMORY_LIMIT_MB=4096` sets
+//! `local.memory_limit_mb`. Secrets are wrapped in [`Secret`] so they never print.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+use toml::{Table, Value};
+
+/// A value that must never appear in logs, responses or error messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself. Call only where it is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Accept any scalar: an environment value such as `12345` parses as a number first.
+        let v = Value::deserialize(d)?;
+        match v {
+            Value::String(s) => Ok(Secret(s)),
+            Value::Integer(i) => Ok(Secret(i.to_string())),
+            Value::Float(f) => Ok(Secret(f.to_string())),
+            Value::Boolean(b) => Ok(Secret(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string secret, found {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Which runtime hosts the sandboxes.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Local,
+}
+
+/// All orchestrator settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where the SQLite database, instance storage and sandbox run state live.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default: `sqlite://<data_dir>/ocaas.db`.
+    pub database_url: Option<Secret>,
+    /// Use this value as the admin key created on first start (instead of a random one).
+    pub bootstrap_api_key: Option<Secret>,
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info,orchestrator=debug`.
+    pub log_level: String,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_timeout_s: u64,
+    pub runtime: RuntimeKind,
+    pub local: LocalSettings,
+    pub limits: Limits,
+}
+
+/// Settings of the local (bubblewrap) runtime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LocalSettings {
+    /// The sandbox-agent binary; default: `sandbox-agent` next to the orchestrator binary.
+    pub sandbox_agent_bin: Option<PathBuf>,
+    /// The bubblewrap binary.
+    pub bwrap: PathBuf,
+    /// Run sandboxes without bubblewrap. Customers would share the host: development only.
+    pub insecure_no_sandbox: bool,
+    /// Host uid/gid sandboxes run as when the orchestrator runs as root.
+    pub sandbox_uid: u32,
+    pub sandbox_gid: u32,
+    /// Memory limit per sandbox (cgroup), MiB.
+    pub memory_limit_mb: u64,
+    /// Process limit per sandbox (cgroup).
+    pub pids_limit: u64,
+    /// CPU limit per sandbox in milli-cores (cgroup); 0 = unlimited.
+    pub cpu_millis: u64,
+    /// Size of the sandbox's private `/tmp`, MiB.
+    pub tmp_size_mb: u64,
+    /// Seconds to wait for a new sandbox's agent to answer `/health`.
+    pub start_timeout_s: u64,
+    /// Leave sandboxes running when the orchestrator stops; the next start re-adopts them.
+    pub keep_sandboxes_on_shutdown: bool,
+}
+
+/// Quotas and capacity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Running instances this node holds at once; beyond it creates and starts get `503`.
+    pub max_running_instances: u64,
+    /// Instances one account may own (unless the account has its own limit).
+    pub max_instances_per_account: u64,
+    /// How long a relayed call waits for a starting instance to become ready, seconds.
+    pub ready_wait_s: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "0.0.0.0:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            bootstrap_api_key: None,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            shutdown_timeout_s: 30,
+            runtime: RuntimeKind::Local,
+            local: LocalSettings::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            sandbox_agent_bin: None,
+            bwrap: PathBuf::from("bwrap"),
+            insecure_no_sandbox: false,
+            sandbox_uid: 10001,
+            sandbox_gid: 10001,
+            memory_limit_mb: 2048,
+            pids_limit: 512,
+            cpu_millis: 0,
+            tmp_size_mb: 256,
+            start_timeout_s: 30,
+            keep_sandboxes_on_shutdown: true,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_running_instances: 12,
+            max_instances_per_account: 5,
+            ready_wait_s: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// The database URL in force (the default SQLite file under `data_dir` when unset).
+    pub fn database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("ocaas.db").display()
+            )),
+        }
+    }
+
+    /// Load the layers. `file` is read if given (it must exist) or if `./ocaas.toml` exists;
+    /// `env` is the process environment (passed in so tests need not touch it); `overrides`
+    /// are CLI `key.path=value` pairs, applied last.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(String, String)],
+    ) -> Result<Settings, SettingsError> {
+        let mut table = Table::new();
+        let default_file = Path::new("ocaas.toml");
+        let file = file.or(default_file.exists().then_some(default_file));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| SettingsError(format!("cannot read {}: {e}", path.display())))?;
+            let parsed: Table = text
+                .parse()
+                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+            merge(&mut table, parsed);
+        }
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("OCAAS_") else {
+                continue;
+            };
+            // Variables for other programs that share the prefix.
+            if rest == "CONFIG" || rest.starts_with("AGENT_") || rest.starts_with("TEST_") {
+                continue;
+            }
+            let path: Vec<String> = rest.to_lowercase().split("__").map(str::to_owned).collect();
+            set_path(&mut table, &path, scalar(&value));
+        }
+        for (key, value) in overrides {
+            let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+            set_path(&mut table, &path, scalar(value));
+        }
+        Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError(e.message().to_owned()))
+    }
+}
+
+/// Settings that cannot be loaded; the message names the offending key or file.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {0}")]
+pub struct SettingsError(String);
+
+/// Interpret an environment or CLI value: booleans and numbers as such, anything else as a string.
+fn scalar(raw: &str) -> Value {
+    if let Ok(b) = raw.parse::<bool>() {
+        return Value::Boolean(b);
+    }
+    if let Ok(i) = raw.parse::<i64>() {
+        return Value::Integer(i);
+    }
+    Value::String(raw.to_owned())
+}
+
+fn set_path(table: &mut Table, path: &[String], value: Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut cur = table;
+    for key in parents {
+        let entry = cur
+            .entry(key.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
+        if !entry.is_table() {
+            *entry = Value::Table(Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    cur.insert(last.clone(), value);
+}
+
+fn merge(into: &mut Table, from: Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Table(a)), Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_8080_with_sqlite_under_data() {
+        let s = Settings::load(None, env(&[]), &[]).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:8080");
+        assert!(
+            s.database_url()
+                .expose()
+                .starts_with("sqlite://./data/ocaas.db")
+        );
+    }
+
+    #[test]
+    fn file_then_env_then_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\n[local]\nmemory_limit_mb = 1\npids_limit = 7\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&file),
+            env(&[
+                ("OCAAS_LISTEN", "127.0.0.1:2"),
+                ("OCAAS_LOCAL__MEMORY_LIMIT_MB", "2"),
+                ("OCAAS_BOOTSTRAP_API_KEY", "12345"),
+                ("OCAAS_AGENT_TOKEN", "not ours"),
+                ("HOME", "/root"),
+            ]),
+            &[("listen".into(), "127.0.0.1:3".into())],
+        )
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:3");
+        assert_eq!(s.local.memory_limit_mb, 2);
+        assert_eq!(s.local.pids_limit, 7);
+        assert_eq!(s.bootstrap_api_key.unwrap().expose(), "12345");
+    }
+
+    #[test]
+    fn bad_values_name_the_problem() {
+        let err = Settings::load(None, env(&[("OCAAS_LOCAL__PIDS_LIMIT", "many")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

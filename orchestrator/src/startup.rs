@@ -1,0 +1,167 @@
+//! Building the application from [`Settings`]: database, bootstrap admin, runtime, instance
+//! manager, HTTP server. Binds port 0 happily, so tests run the real server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use actix_web_prom::PrometheusMetricsBuilder;
+
+use crate::auth::{generate_key, key_from_secret};
+use crate::instances::InstanceManager;
+use crate::policy::QuotaPolicy;
+use crate::runtime::Runtime;
+use crate::runtime::local::LocalRuntime;
+use crate::settings::Settings;
+use crate::store::{Owner, Store};
+use crate::{api, telemetry};
+
+/// Shared by all handlers.
+pub struct AppState {
+    pub store: Store,
+    pub manager: Arc<InstanceManager>,
+    pub settings: Arc<Settings>,
+    /// How sandboxes are isolated and limited here (for `GET /api`).
+    pub sandbox_description: String,
+    /// Start-up reconciliation has finished (`/readyz`).
+    pub reconciled: AtomicBool,
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    /// The admin key minted on first start (random ones only; `None` otherwise).
+    pub bootstrap_key: Option<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", settings.data_dir.display()))?;
+        let store = Store::connect(&settings.database_url()).await?;
+        restrict_sqlite_files(&settings.data_dir);
+        let bootstrap_key = bootstrap_admin(&store, &settings).await?;
+
+        let local = LocalRuntime::new(&settings.local, &settings.data_dir)?;
+        let sandbox_description = if settings.local.insecure_no_sandbox {
+            "INSECURE: no sandbox (development only)".to_owned()
+        } else {
+            format!(
+                "bubblewrap (unprivileged uid, own PID/mount/network namespaces, no capabilities); limits: {}",
+                local.limits_description()
+            )
+        };
+        let runtime: Arc<dyn Runtime> = Arc::new(local);
+        let policy = Arc::new(QuotaPolicy {
+            default_max: settings.limits.max_instances_per_account,
+        });
+        let manager = InstanceManager::new(store.clone(), runtime, policy, settings.limits.clone());
+
+        let listener = TcpListener::bind(&settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            store,
+            manager: manager.clone(),
+            settings: Arc::new(settings.clone()),
+            sandbox_description,
+            reconciled: AtomicBool::new(false),
+        });
+
+        let reconcile_state = state.clone();
+        tokio::spawn(async move {
+            match reconcile_state.manager.reconcile().await {
+                Ok(()) => reconcile_state.reconciled.store(true, Ordering::Release),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "start-up reconciliation failed")
+                }
+            }
+        });
+
+        let metrics = PrometheusMetricsBuilder::new("ocaas")
+            .endpoint("/metrics")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(metrics.clone())
+                .wrap(from_fn(telemetry::request_id))
+                .app_data(app_state.clone())
+                .app_data(sandbox_agent::http::json_config(
+                    sandbox_agent::protocol::limits::JSON_MAX_BYTES,
+                ))
+                .app_data(sandbox_agent::http::query_config())
+                .app_data(sandbox_agent::http::path_config())
+                .configure(api::configure)
+                .default_service(sandbox_agent::http::default_service())
+        })
+        .shutdown_timeout(settings.shutdown_timeout_s)
+        .listen(listener)?
+        .run();
+        tracing::info!(
+            port,
+            database = state.store.backend(),
+            runtime = state.manager.runtime().kind(),
+            "orchestrator listening"
+        );
+        Ok(Application {
+            port,
+            server,
+            state,
+            bootstrap_key,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until SIGINT/SIGTERM (graceful: in-flight requests get `shutdown_timeout_s`),
+    /// then let the runtime decide what happens to sandboxes.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let res = self.server.await;
+        self.state.manager.runtime().shutdown().await;
+        tracing::info!("orchestrator stopped");
+        res
+    }
+}
+
+/// On first start with an empty database, create the admin account and its key. A random
+/// key is returned (for the caller to show once); `OCAAS_BOOTSTRAP_API_KEY` is used as is.
+async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<Option<String>> {
+    if store.count_accounts().await? > 0 {
+        return Ok(None);
+    }
+    let account = store.create_account("admin", None, true, None).await?;
+    let owner = Owner::from_authenticated(account.id);
+    let (key, shown) = match &settings.bootstrap_api_key {
+        Some(secret) => (key_from_secret(secret.expose()), None),
+        None => {
+            let k = generate_key();
+            let secret = k.secret.clone();
+            (k, Some(secret))
+        }
+    };
+    store
+        .insert_key(&owner, "bootstrap admin key", &key.prefix, &key.hash)
+        .await?;
+    tracing::info!(account_id = %account.id, key_prefix = %key.prefix, "created the admin account");
+    Ok(shown)
+}
+
+/// The SQLite files hold key hashes and instance records: readable by the service only.
+fn restrict_sqlite_files(data_dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["ocaas.db", "ocaas.db-wal", "ocaas.db-shm"] {
+        let p = data_dir.join(name);
+        if p.exists() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}

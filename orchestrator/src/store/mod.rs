@@ -1,0 +1,357 @@
+//! The orchestrator's database (sea-orm; SQLite by default, PostgreSQL in production).
+//!
+//! **Invariant:** every query on a customer's data takes an [`Owner`], which only the
+//! authentication extractor can make, so a cross-tenant read cannot be written by accident.
+//! Queries that span owners (the reconciler, capacity) are named `*_all_owners`.
+
+pub mod entities;
+
+use chrono::Utc;
+use migrations::Migrator;
+use migrations::sea_orm_migration::MigratorTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use self::entities::{account, api_key, instance, instance_event};
+use crate::settings::Secret;
+
+/// The account a request acts for. Construct only from an authenticated key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner(Uuid);
+
+impl Owner {
+    /// Only for the authentication layer and the bootstrap/admin paths.
+    pub(crate) fn from_authenticated(id: Uuid) -> Self {
+        Owner(id)
+    }
+    pub fn id(&self) -> Uuid {
+        self.0
+    }
+}
+
+/// Handle to the database.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connect and bring the schema up to date.
+    pub async fn connect(url: &Secret) -> Result<Store, DbErr> {
+        let mut opts = ConnectOptions::new(url.expose().to_owned());
+        opts.sqlx_logging(false);
+        if url.expose().starts_with("sqlite:") {
+            // SQLite has one writer at a time, and a transaction that reads then writes
+            // fails with SQLITE_BUSY (not a wait) when another writer got in between. One
+            // connection serialises all statements instead: our transactions are short and
+            // no connection is held across a relay, so this costs little on one node.
+            opts.max_connections(1).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(std::time::Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        } else {
+            opts.max_connections(16);
+        }
+        let db = Database::connect(opts).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Store { db })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "postgres",
+            sea_orm::DatabaseBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    // ---- accounts ----------------------------------------------------------------------
+
+    pub async fn count_accounts(&self) -> Result<u64, DbErr> {
+        account::Entity::find().count(&self.db).await
+    }
+
+    pub async fn create_account(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        is_admin: bool,
+        max_instances: Option<i32>,
+    ) -> Result<account::Model, DbErr> {
+        account::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            name: Set(name.to_owned()),
+            email: Set(email.map(str::to_owned)),
+            is_admin: Set(is_admin),
+            max_instances: Set(max_instances),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&self.db)
+        .await
+    }
+
+    pub async fn get_account(&self, owner: &Owner) -> Result<Option<account::Model>, DbErr> {
+        account::Entity::find_by_id(owner.0).one(&self.db).await
+    }
+
+    /// Admin only: every account.
+    pub async fn list_accounts_all_owners(&self) -> Result<Vec<account::Model>, DbErr> {
+        account::Entity::find()
+            .order_by_asc(account::Column::CreatedAt)
+            .all(&self.db)
+            .await
+    }
+
+    /// Admin only: one account by id.
+    pub async fn get_account_all_owners(&self, id: Uuid) -> Result<Option<account::Model>, DbErr> {
+        account::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    // ---- API keys ----------------------------------------------------------------------
+
+    pub async fn insert_key(
+        &self,
+        owner: &Owner,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+    ) -> Result<api_key::Model, DbErr> {
+        api_key::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            account_id: Set(owner.0),
+            name: Set(name.to_owned()),
+            prefix: Set(prefix.to_owned()),
+            key_hash: Set(key_hash.to_owned()),
+            created_at: Set(Utc::now()),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await
+    }
+
+    /// The live key with this hash and its account (authentication).
+    pub async fn find_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<(api_key::Model, account::Model)>, DbErr> {
+        let Some(key) = api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(key_hash))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let acct = account::Entity::find_by_id(key.account_id)
+            .one(&self.db)
+            .await?;
+        Ok(acct.map(|a| (key, a)))
+    }
+
+    pub async fn touch_key(&self, key_id: Uuid) -> Result<(), DbErr> {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(Utc::now()))
+            .filter(api_key::Column::Id.eq(key_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_keys(&self, owner: &Owner) -> Result<Vec<api_key::Model>, DbErr> {
+        api_key::Entity::find()
+            .filter(api_key::Column::AccountId.eq(owner.0))
+            .order_by_asc(api_key::Column::CreatedAt)
+            .all(&self.db)
+            .await
+    }
+
+    /// Revoke one of the owner's keys; `false` when it has no such live key.
+    pub async fn revoke_key(&self, owner: &Owner, key_id: Uuid) -> Result<bool, DbErr> {
+        let res = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(api_key::Column::Id.eq(key_id))
+            .filter(api_key::Column::AccountId.eq(owner.0))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    // ---- instances ---------------------------------------------------------------------
+
+    /// Insert a new instance in `status` with its first transition.
+    pub async fn insert_instance(
+        &self,
+        owner: &Owner,
+        name: &str,
+        status: &str,
+        sandbox_id: &str,
+    ) -> Result<instance::Model, DbErr> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let model = instance::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            account_id: Set(owner.0),
+            name: Set(name.to_owned()),
+            status: Set(status.to_owned()),
+            status_reason: Set(None),
+            desired_state: Set("running".into()),
+            sandbox_id: Set(Some(sandbox_id.to_owned())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        instance_event::ActiveModel {
+            instance_id: Set(model.id),
+            from_status: Set(None),
+            to_status: Set(status.to_owned()),
+            reason: Set(None),
+            at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    pub async fn list_instances(&self, owner: &Owner) -> Result<Vec<instance::Model>, DbErr> {
+        instance::Entity::find()
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .order_by_asc(instance::Column::CreatedAt)
+            .all(&self.db)
+            .await
+    }
+
+    pub async fn get_instance(
+        &self,
+        owner: &Owner,
+        id: Uuid,
+    ) -> Result<Option<instance::Model>, DbErr> {
+        instance::Entity::find_by_id(id)
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .one(&self.db)
+            .await
+    }
+
+    pub async fn count_instances(&self, owner: &Owner) -> Result<u64, DbErr> {
+        instance::Entity::find()
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .count(&self.db)
+            .await
+    }
+
+    /// Instances on this node that should be running (capacity accounting).
+    pub async fn count_running_all_owners(&self) -> Result<u64, DbErr> {
+        instance::Entity::find()
+            .filter(instance::Column::DesiredState.eq("running"))
+            .count(&self.db)
+            .await
+    }
+
+    /// Every instance (the reconciler).
+    pub async fn list_instances_all_owners(&self) -> Result<Vec<instance::Model>, DbErr> {
+        instance::Entity::find().all(&self.db).await
+    }
+
+    /// One instance by id, whoever owns it (the lifecycle worker, after an owner-scoped
+    /// lookup has already admitted the request).
+    pub async fn get_instance_all_owners(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<instance::Model>, DbErr> {
+        instance::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    /// Move an instance to `to` and record the transition. `desired` and `sandbox_id` are
+    /// updated when given. Returns the updated row, or `None` if the instance is gone.
+    pub async fn transition(
+        &self,
+        id: Uuid,
+        to: &str,
+        reason: Option<&str>,
+        desired: Option<&str>,
+        sandbox_id: Option<&str>,
+    ) -> Result<Option<instance::Model>, DbErr> {
+        let txn = self.db.begin().await?;
+        let Some(current) = instance::Entity::find_by_id(id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let from = current.status.clone();
+        let mut am: instance::ActiveModel = current.into();
+        am.status = Set(to.to_owned());
+        am.status_reason = Set(reason.map(str::to_owned));
+        am.updated_at = Set(now);
+        if let Some(d) = desired {
+            am.desired_state = Set(d.to_owned());
+        }
+        if let Some(s) = sandbox_id {
+            am.sandbox_id = Set(Some(s.to_owned()));
+        }
+        let updated = am.update(&txn).await?;
+        instance_event::ActiveModel {
+            instance_id: Set(id),
+            from_status: Set(Some(from)),
+            to_status: Set(to.to_owned()),
+            reason: Set(reason.map(str::to_owned)),
+            at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Some(updated))
+    }
+
+    /// An instance's transitions, oldest first (owner-scoped).
+    pub async fn events(
+        &self,
+        owner: &Owner,
+        id: Uuid,
+    ) -> Result<Vec<instance_event::Model>, DbErr> {
+        if self.get_instance(owner, id).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        instance_event::Entity::find()
+            .filter(instance_event::Column::InstanceId.eq(id))
+            .order_by_asc(instance_event::Column::Id)
+            .all(&self.db)
+            .await
+    }
+
+    /// Delete an instance row and its events (owner-scoped).
+    pub async fn delete_instance(&self, owner: &Owner, id: Uuid) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let owned = instance::Entity::find_by_id(id)
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .one(&txn)
+            .await?;
+        if owned.is_none() {
+            return Ok(false);
+        }
+        instance_event::Entity::delete_many()
+            .filter(instance_event::Column::InstanceId.eq(id))
+            .exec(&txn)
+            .await?;
+        let res = instance::Entity::delete_many()
+            .filter(instance::Column::Id.eq(id))
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(res.rows_affected == 1)
+    }
+}

@@ -1,0 +1,363 @@
+//! The wire contract between the orchestrator and the sandbox-agent.
+//!
+//! **Invariant:** every type exchanged between the two binaries is defined here and only here.
+//! The orchestrator relays customer requests for files and exec to the agent byte for byte, so
+//! these types are also the customer-facing request and response bodies of those routes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The virtual path of the workspace as customers and the agent inside the sandbox see it.
+pub const WORKSPACE: &str = "/workspace";
+
+/// Header carrying the per-instance agent token (`Authorization: Bearer <token>`).
+pub const AUTHORIZATION: &str = "authorization";
+
+/// Paths the agent serves without a token. Everything else requires the per-instance token.
+pub const OPEN_PATHS: &[&str] = &["/health"];
+
+/// Agent routes, relative to the agent's root. The orchestrator maps
+/// `/api/instances/{id}/<suffix>` onto these.
+pub mod routes {
+    pub const HEALTH: &str = "/health";
+    pub const FILES: &str = "/files";
+    pub const FILES_READ: &str = "/files/read";
+    pub const FILES_WRITE: &str = "/files/write";
+    pub const FILES_UPLOAD: &str = "/files/upload";
+    pub const FILES_MKDIR: &str = "/files/mkdir";
+    pub const FILES_RENAME: &str = "/files/rename";
+    pub const FILES_DELETE: &str = "/files/delete";
+    pub const FILES_DOWNLOAD: &str = "/files/download";
+    pub const EXEC: &str = "/exec";
+}
+
+/// `GET /health`: the agent is up and serving.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Health {
+    pub ok: bool,
+    /// Agent version (the crate version).
+    pub version: String,
+    /// Seconds since the agent started.
+    pub uptime_s: u64,
+}
+
+/// A query naming one path, e.g. `?path=/workspace/notes.txt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathQuery {
+    /// Absolute (`/workspace/...`) or workspace-relative path. Defaults to `/workspace`.
+    #[serde(default = "default_path")]
+    pub path: String,
+}
+
+fn default_path() -> String {
+    WORKSPACE.to_owned()
+}
+
+/// Kind of a directory entry.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// File name within its directory.
+    pub name: String,
+    /// Absolute path as seen in the sandbox (`/workspace/...`).
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    /// Size in bytes (for symlinks: the link itself).
+    pub size: u64,
+    /// Last modification time, RFC 3339 UTC.
+    pub modified_at: String,
+}
+
+/// `GET /files?path=`: the entries of one directory, directories first, then by name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListResponse {
+    pub path: String,
+    pub entries: Vec<FileEntry>,
+}
+
+/// `GET /files/read?path=`: a UTF-8 text file's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadResponse {
+    pub path: String,
+    pub content: String,
+    pub size: u64,
+}
+
+/// `POST /files/write`: create or replace a text file. Missing parent directories are created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WriteRequest {
+    pub path: String,
+    pub content: String,
+}
+
+/// Content encoding of an upload.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    Utf8,
+    Base64,
+}
+
+/// `POST /files/upload` with a JSON body (seed 001 shape). For large or binary files send the
+/// raw bytes instead: `POST /files/upload?path=/workspace/x.bin` with
+/// `Content-Type: application/octet-stream`; the body is streamed to disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadRequest {
+    /// Directory to put the file in (created if missing).
+    pub target_dir: String,
+    /// Plain file name, no `/`.
+    pub file_name: String,
+    pub content: String,
+    /// `utf8` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// Result of a write or upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WrittenFile {
+    pub path: String,
+    pub size: u64,
+}
+
+/// `POST /files/mkdir`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MkdirRequest {
+    pub path: String,
+    /// Create missing parents too (default `true`); an existing directory is not an error.
+    #[serde(default = "yes")]
+    pub parents: bool,
+}
+
+/// `POST /files/rename`: move `from` to `to` (both inside the workspace).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenameRequest {
+    #[serde(alias = "oldPath", alias = "old_path", alias = "source")]
+    pub from: String,
+    #[serde(alias = "newPath", alias = "new_path", alias = "destination")]
+    pub to: String,
+    /// Replace an existing `to` (default `false`: an existing target is `409`).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// `POST /files/delete`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteRequest {
+    pub path: String,
+    /// Required to delete a non-empty directory.
+    #[serde(default)]
+    pub recursive: bool,
+}
+
+/// Result of mkdir, rename and delete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PathResult {
+    pub path: String,
+    pub ok: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /exec` (customer route `POST /api/instances/{id}/terminal/exec`): run one command with
+/// `/bin/sh -c` inside the sandbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub command: String,
+    /// Kill the command's whole process group after this many milliseconds
+    /// (default 30 000, at most 600 000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Working directory inside the workspace (default `/workspace`).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Result of one command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExecResponse {
+    pub command: String,
+    pub stdout: String,
+    pub stderr: String,
+    /// The exit status; `128 + signal` when a signal ended the command (so `137` after a
+    /// timeout kill).
+    pub exit_code: i32,
+    pub duration_ms: u64,
+    /// The command ran past `timeout_ms` and its process group was killed.
+    pub timed_out: bool,
+    /// stdout or stderr exceeded the output cap and was cut.
+    pub truncated: bool,
+}
+
+/// Defaults and bounds shared by both sides.
+pub mod limits {
+    pub const EXEC_DEFAULT_TIMEOUT_MS: u64 = 30_000;
+    pub const EXEC_MAX_TIMEOUT_MS: u64 = 600_000;
+    /// Per stream (stdout, stderr).
+    pub const EXEC_OUTPUT_CAP: usize = 1024 * 1024;
+    /// Largest file `files/read` returns as text.
+    pub const READ_MAX_BYTES: u64 = 10 * 1024 * 1024;
+    /// Largest JSON body (write, upload with inline content).
+    pub const JSON_MAX_BYTES: usize = 16 * 1024 * 1024;
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident => $status:literal, $code:literal;)*) => {
+        /// The one catalogue of error codes, shared by the orchestrator and the agent.
+        /// Each row: variant, HTTP status, wire code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+
+            /// The HTTP status this code is sent with.
+            pub const fn status(self) -> u16 {
+                match self { $(ErrorCode::$name => $status,)* }
+            }
+
+            /// The `SCREAMING_SNAKE_CASE` code on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$name => $code,)* }
+            }
+
+            /// Parse a wire code.
+            pub fn from_wire(s: &str) -> Option<Self> {
+                match s { $($code => Some(ErrorCode::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The request is malformed (bad query, bad header, unreadable body).
+    BadRequest => 400, "BAD_REQUEST";
+    /// The body is not valid JSON.
+    InvalidJson => 400, "INVALID_JSON";
+    /// A path is outside `/workspace`, contains `..`, or goes through a symlink that leads out.
+    PathOutsideWorkspace => 400, "PATH_OUTSIDE_WORKSPACE";
+    /// Missing, invalid or revoked API key.
+    Unauthorized => 401, "UNAUTHORIZED";
+    /// The key lacks the permission this route needs.
+    Forbidden => 403, "FORBIDDEN";
+    /// The account may not create another instance (quota, subscription, invite code).
+    QuotaExceeded => 403, "QUOTA_EXCEEDED";
+    /// No such resource for this account.
+    NotFound => 404, "NOT_FOUND";
+    /// No such route.
+    RouteNotFound => 404, "ROUTE_NOT_FOUND";
+    /// The method is not allowed on this route.
+    MethodNotAllowed => 405, "METHOD_NOT_ALLOWED";
+    /// The resource exists already, or the change conflicts with its current state.
+    Conflict => 409, "CONFLICT";
+    /// The instance is stopped, failed or being deleted: start it first.
+    InstanceNotRunning => 409, "INSTANCE_NOT_RUNNING";
+    /// The body is larger than this route accepts.
+    PayloadTooLarge => 413, "PAYLOAD_TOO_LARGE";
+    /// The body's content type is not accepted here.
+    UnsupportedMediaType => 415, "UNSUPPORTED_MEDIA_TYPE";
+    /// A field is missing, has the wrong type, or is out of range.
+    ValidationFailed => 422, "VALIDATION_FAILED";
+    /// The file is not UTF-8 text: use `files/download`.
+    NotText => 422, "NOT_TEXT";
+    /// Too many requests; see `retryAfter`.
+    RateLimited => 429, "RATE_LIMITED";
+    /// Something went wrong on our side; the request id is in the logs.
+    Internal => 500, "INTERNAL";
+    /// The AI model returned an error.
+    ModelError => 502, "MODEL_ERROR";
+    /// The instance's sandbox did not answer.
+    SandboxUnavailable => 502, "SANDBOX_UNAVAILABLE";
+    /// The node has no capacity for another running instance.
+    CapacityExhausted => 503, "CAPACITY_EXHAUSTED";
+    /// The service is starting or shutting down.
+    Unavailable => 503, "UNAVAILABLE";
+    /// The instance did not become ready in time.
+    Timeout => 504, "TIMEOUT";
+}
+
+/// The error envelope: `{"error":{"code","message","retryAfter"?}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// The body of the error envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// A stable `SCREAMING_SNAKE_CASE` code from the catalogue.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    /// Seconds to wait before retrying (429 and 503).
+    #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorEnvelope {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorEnvelope {
+            error: ErrorBody {
+                code: code.as_str().to_owned(),
+                message: message.into(),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {}", code.as_str());
+            assert_eq!(ErrorCode::from_wire(code.as_str()), Some(*code));
+            assert!((400..600).contains(&code.status()));
+        }
+        assert_eq!(ErrorCode::from_wire("NOPE"), None);
+    }
+
+    #[test]
+    fn envelope_matches_seed_003() {
+        let mut env = ErrorEnvelope::new(ErrorCode::RateLimited, "slow down");
+        env.error.retry_after = Some(60);
+        let v = serde_json::to_value(&env).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error":{"code":"RATE_LIMITED","message":"slow down","retryAfter":60}})
+        );
+    }
+
+    #[test]
+    fn rename_accepts_aliases() {
+        let r: RenameRequest =
+            serde_json::from_str(r#"{"oldPath":"/workspace/a","newPath":"b"}"#).unwrap();
+        assert_eq!((r.from.as_str(), r.to.as_str()), ("/workspace/a", "b"));
+        assert!(!r.overwrite);
+    }
+}

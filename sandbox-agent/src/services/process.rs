@@ -1,0 +1,66 @@
+//! Killing a command's whole process group.
+//!
+//! Each command runs in its own process group (pgid = the shell's pid), so `sleep 300 &` and
+//! pipelines die with it on timeout or client disconnect. tokio's `kill_on_drop` only kills
+//! the group leader, hence [`GroupGuard`].
+
+/// Send SIGKILL to every process in group `pgid`.
+///
+/// Refuses pgids `<= 1`: `killpg(0)` would kill the agent's own group and `1` is init.
+#[allow(unsafe_code)]
+pub(crate) fn kill_group(pgid: i32) {
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: killpg takes two plain integers and touches no memory of ours; the worst a wrong
+    // pgid could do is signal the wrong processes, which the check above and the callers'
+    // pid-reuse discipline (see GroupGuard) rule out.
+    let rc = unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        // ESRCH: the group is already gone, which is what we wanted.
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            tracing::warn!(pgid, error = %err, "killpg failed");
+        }
+    }
+}
+
+/// Kills a process group when dropped, unless disarmed.
+///
+/// Must be disarmed once the group leader has been reaped: from then on its pid (= the pgid)
+/// may be reused once the whole group is gone, and a late killpg could hit a stranger. While
+/// the leader is unreaped its pid stays reserved, so killing the group is safe.
+#[derive(Debug)]
+pub(crate) struct GroupGuard {
+    pgid: Option<i32>,
+}
+
+impl GroupGuard {
+    pub(crate) fn new(pgid: i32) -> Self {
+        GroupGuard { pgid: Some(pgid) }
+    }
+
+    /// Kill the group now (and not again on drop).
+    pub(crate) fn kill(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            kill_group(pgid);
+        }
+    }
+
+    /// Leave the group alone: its leader exited by itself.
+    pub(crate) fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            tracing::info!(
+                pgid,
+                "request dropped mid-command: killing its process group"
+            );
+            kill_group(pgid);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run the whole test suite (nextest when available).
+set -euo pipefail
+if cargo nextest --version >/dev/null 2>&1; then
+  exec cargo nextest run --workspace --no-fail-fast --failure-output final "$@"
+else
+  exec cargo test --workspace --no-fail-fast "$@"
+fi
