@@ -19,6 +19,7 @@ build: deps
 
 ## The service on the embedded default: SQLite under ./data, local bubblewrap runtime,
 ## listening on http://localhost:8080. The admin API key is printed on first start.
+run: export OCAAS_LOG_FORMAT ?= pretty
 run: deps
 	$(CARGO) build -p orchestrator -p sandbox-agent
 	$(BIN)/orchestrator $(ARGS)

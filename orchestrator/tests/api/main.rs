@@ -4,4 +4,5 @@ mod accounts;
 mod helpers;
 mod instances;
 mod meta;
+mod sandboxing;
 mod store;
