@@ -10,9 +10,10 @@ CARGO ?= cargo
 
 all: build
 
-## Debian packages the service and its tests use (idempotent, quick when present).
+## Debian packages, Node 24 and the pinned OpenClaw gateway (idempotent, quick when present).
 deps:
 	@scripts/deps.sh
+	@scripts/install-openclaw.sh
 
 build: deps
 	$(CARGO) build --workspace --all-targets

@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_accounts_keys;
 mod m20261123_000002_instances;
+mod m20261123_000003_chat;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_accounts_keys::Migration),
             Box::new(m20261123_000002_instances::Migration),
+            Box::new(m20261123_000003_chat::Migration),
         ]
     }
 }

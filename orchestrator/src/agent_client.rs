@@ -87,25 +87,39 @@ where
         .map_err(|e| AgentUnreachable(e.to_string()))
 }
 
+/// Closes the connection to the agent when dropped. A relay keeps it alive exactly as long as
+/// the customer's side of the call: if the customer hangs up, the agent sees its connection
+/// close too and stops the work (an exec is killed, an upload is discarded).
+pub struct ConnectionGuard(tokio::task::AbortHandle);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Send a request whose body need not be `Send` (a streamed actix payload), driving the
-/// connection on the current thread. Call from inside an actix handler.
+/// connection on the current thread. Call from inside an actix handler, and keep the guard
+/// until the response body has been passed on.
 pub async fn send_local<B>(
     endpoint: &AgentEndpoint,
     req: Request<B>,
-) -> Result<Response<Incoming>, AgentUnreachable>
+) -> Result<(Response<Incoming>, ConnectionGuard), AgentUnreachable>
 where
     B: Body + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (mut sender, conn) = handshake(&endpoint.addr).await?;
-    tokio::task::spawn_local(async move {
+    let task = tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
-    sender
+    let guard = ConnectionGuard(task.abort_handle());
+    let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| AgentUnreachable(e.to_string()))
+        .map_err(|e| AgentUnreachable(e.to_string()))?;
+    Ok((resp, guard))
 }
 
 /// `GET /health` with a deadline: whether the agent answers as healthy.
@@ -134,4 +148,23 @@ pub async fn accepts_token(endpoint: &AgentEndpoint, deadline: Duration) -> bool
     };
     let call = async { send(endpoint, req).await.ok().map(|r| r.status()) };
     matches!(tokio::time::timeout(deadline, call).await, Ok(Some(s)) if s != hyper::StatusCode::UNAUTHORIZED)
+}
+
+/// The gateway's state as the agent reports it (`None` if the agent does not answer in 2 s).
+pub async fn gateway_status(endpoint: &AgentEndpoint) -> Option<protocol::GatewayStatus> {
+    let req = request(endpoint, "GET", protocol::routes::GATEWAY)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let call = async {
+        let resp = send(endpoint, req).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let raw = resp.into_body().collect().await.ok()?.to_bytes();
+        serde_json::from_slice(&raw).ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), call)
+        .await
+        .ok()
+        .flatten()
 }

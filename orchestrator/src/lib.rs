@@ -4,11 +4,14 @@
 pub mod agent_client;
 pub mod api;
 pub mod auth;
+pub mod chat;
+pub mod crypto;
 pub mod error;
 pub mod instances;
 pub mod policy;
 pub mod relay;
 pub mod runtime;
+pub mod scripted_model;
 pub mod settings;
 pub mod startup;
 pub mod store;

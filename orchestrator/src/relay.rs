@@ -57,7 +57,7 @@ pub async fn relay(
     let upstream = builder
         .body(body)
         .map_err(crate::error::ApiError::internal)?;
-    let resp = agent_client::send_local(endpoint, upstream).await?;
+    let (resp, guard) = agent_client::send_local(endpoint, upstream).await?;
 
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = HttpResponse::build(status);
@@ -70,7 +70,12 @@ pub async fn relay(
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let stream = resp.into_body().into_data_stream();
+    // The guard rides along with the body: the agent connection lives until the customer has
+    // the whole answer or has gone away.
+    let stream = resp.into_body().into_data_stream().map(move |chunk| {
+        let _keep = &guard;
+        chunk
+    });
     Ok(match length {
         Some(n) => out.no_chunking(n).streaming(stream),
         None => out.streaming(stream),

@@ -81,6 +81,44 @@ pub struct Settings {
     pub runtime: RuntimeKind,
     pub local: LocalSettings,
     pub limits: Limits,
+    /// 64 hex digits encrypting tenant secrets at rest; default: `<data_dir>/secret.key`.
+    pub secret_key: Option<Secret>,
+    pub model: ModelSettings,
+    pub chat: ChatSettings,
+}
+
+/// The default model provider (OpenAI-compatible). With no `base_url`, the service starts its
+/// scripted stand-in model server on loopback and says so at start-up.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ModelSettings {
+    /// e.g. `https://api.openai.com/v1` (the part before `/chat/completions`).
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+    /// The provider's model id, e.g. `gpt-4.1-mini`.
+    pub model_id: Option<String>,
+    /// Let tenants point BYOK providers at loopback/private addresses. Off by default: the
+    /// orchestrator would otherwise make requests into its own network for them.
+    pub allow_private_base_urls: bool,
+}
+
+/// Chat behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ChatSettings {
+    /// A turn that takes longer is failed (and the client told), seconds.
+    pub turn_timeout_s: u64,
+    /// How long a turn waits for a booting gateway, seconds.
+    pub gateway_wait_s: u64,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings {
+            turn_timeout_s: 300,
+            gateway_wait_s: 180,
+        }
+    }
 }
 
 /// Settings of the local (bubblewrap) runtime.
@@ -108,6 +146,9 @@ pub struct LocalSettings {
     pub start_timeout_s: u64,
     /// Leave sandboxes running when the orchestrator stops; the next start re-adopts them.
     pub keep_sandboxes_on_shutdown: bool,
+    /// Where `scripts/install-openclaw.sh` put Node and OpenClaw; bound read-only into every
+    /// sandbox. Without it sandboxes run no agent gateway (chat is unavailable).
+    pub openclaw_dir: Option<PathBuf>,
 }
 
 /// Quotas and capacity.
@@ -135,6 +176,9 @@ impl Default for Settings {
             runtime: RuntimeKind::Local,
             local: LocalSettings::default(),
             limits: Limits::default(),
+            secret_key: None,
+            model: ModelSettings::default(),
+            chat: ChatSettings::default(),
         }
     }
 }
@@ -153,8 +197,21 @@ impl Default for LocalSettings {
             tmp_size_mb: 256,
             start_timeout_s: 30,
             keep_sandboxes_on_shutdown: true,
+            openclaw_dir: default_openclaw_dir(),
         }
     }
+}
+
+/// Where `scripts/install-openclaw.sh` installs by default, if it has.
+fn default_openclaw_dir() -> Option<PathBuf> {
+    let dir = if crate::sys::getuid() == 0 {
+        PathBuf::from("/var/cache/ocaas/openclaw")
+    } else {
+        PathBuf::from(std::env::var_os("HOME")?).join(".cache/ocaas/openclaw")
+    };
+    dir.join("app/node_modules/openclaw/openclaw.mjs")
+        .exists()
+        .then_some(dir)
 }
 
 impl Default for Limits {
@@ -213,9 +270,19 @@ impl Settings {
             let path: Vec<String> = key.split('.').map(str::to_owned).collect();
             set_path(&mut table, &path, scalar(value));
         }
-        Value::Table(table)
+        let mut settings: Settings = Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| SettingsError(e.message().to_owned()))
+            .map_err(|e: toml::de::Error| SettingsError(e.message().to_owned()))?;
+        // `OCAAS_LOCAL__OPENCLAW_DIR=` (empty) turns the gateway off.
+        if settings
+            .local
+            .openclaw_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            settings.local.openclaw_dir = None;
+        }
+        Ok(settings)
     }
 }
 

@@ -11,10 +11,14 @@ use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 
 use crate::auth::{generate_key, key_from_secret};
+use crate::chat::ChatService;
+use crate::chat::model_proxy::{ModelRouter, Provider};
+use crate::crypto::Cipher;
 use crate::instances::InstanceManager;
 use crate::policy::QuotaPolicy;
 use crate::runtime::Runtime;
 use crate::runtime::local::LocalRuntime;
+use crate::scripted_model::ScriptedModel;
 use crate::settings::Settings;
 use crate::store::{Owner, Store};
 use crate::{api, telemetry};
@@ -23,6 +27,11 @@ use crate::{api, telemetry};
 pub struct AppState {
     pub store: Store,
     pub manager: Arc<InstanceManager>,
+    pub chat: Arc<ChatService>,
+    /// Encrypts tenant secrets at rest.
+    pub cipher: Arc<Cipher>,
+    /// The scripted stand-in model server, when no provider is configured.
+    pub scripted_model: Option<ScriptedModel>,
     pub settings: Arc<Settings>,
     /// How sandboxes are isolated and limited here (for `GET /api`).
     pub sandbox_description: String,
@@ -41,13 +50,50 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // One TLS stack (rustls + ring) for outgoing calls to model providers.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", settings.data_dir.display()))?;
         let store = Store::connect(&settings.database_url()).await?;
         restrict_sqlite_files(&settings.data_dir);
         let bootstrap_key = bootstrap_admin(&store, &settings).await?;
+        let cipher = Arc::new(Cipher::load_or_create(
+            settings.secret_key.as_ref(),
+            &settings.data_dir,
+        )?);
 
-        let local = LocalRuntime::new(&settings.local, &settings.data_dir)?;
+        let (provider, scripted_model) = match &settings.model.base_url {
+            Some(url) => (
+                Provider {
+                    base_url: url.clone(),
+                    api_key: settings.model.api_key.clone(),
+                    model_id: settings
+                        .model
+                        .model_id
+                        .clone()
+                        .unwrap_or_else(|| "default".into()),
+                },
+                None,
+            ),
+            None => {
+                let scripted = ScriptedModel::start()?;
+                tracing::warn!(
+                    base_url = %scripted.base_url,
+                    "NO MODEL PROVIDER CONFIGURED: agent replies come from the scripted stand-in model server until OCAAS_MODEL_BASE_URL (and OCAAS_MODEL_API_KEY, OCAAS_MODEL_ID) are set"
+                );
+                (
+                    Provider {
+                        base_url: scripted.base_url.clone(),
+                        api_key: None,
+                        model_id: "scripted".into(),
+                    },
+                    Some(scripted),
+                )
+            }
+        };
+        let router = ModelRouter::new(store.clone(), cipher.clone(), provider);
+
+        let local = LocalRuntime::new(&settings.local, &settings.data_dir, router)?;
         let sandbox_description = if settings.local.insecure_no_sandbox {
             "INSECURE: no sandbox (development only)".to_owned()
         } else {
@@ -62,12 +108,17 @@ impl Application {
         });
         let manager = InstanceManager::new(store.clone(), runtime, policy, settings.limits.clone());
 
+        let chat = ChatService::new(store.clone(), manager.clone(), settings.chat.clone());
+
         let listener = TcpListener::bind(&settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             store,
             manager: manager.clone(),
+            chat,
+            cipher,
+            scripted_model,
             settings: Arc::new(settings.clone()),
             sandbox_description,
             reconciled: AtomicBool::new(false),
@@ -102,6 +153,8 @@ impl Application {
                 .default_service(sandbox_agent::http::default_service())
         })
         .shutdown_timeout(settings.shutdown_timeout_s)
+        // Drop a handler when its client goes away, so relayed work is cancelled with it.
+        .h1_allow_half_closed(false)
         .listen(listener)?
         .run();
         tracing::info!(
@@ -120,6 +173,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The scripted stand-in model server, when the service started one (tests read what the
+    /// gateway sent it).
+    pub fn scripted_model(&self) -> Option<ScriptedModel> {
+        self.state.scripted_model.clone()
     }
 
     /// Serve until SIGINT/SIGTERM (graceful: in-flight requests get `shutdown_timeout_s`),

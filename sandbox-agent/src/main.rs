@@ -1,13 +1,20 @@
-//! `sandbox-agent`: serve the workspace's files and exec to the orchestrator.
+//! `sandbox-agent`: serve the workspace's files and exec to the orchestrator, and run the
+//! sandbox's OpenClaw gateway.
 
 use std::{fs, path::PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use sandbox_agent::{AgentConfig, Listen, TOKEN_ENV};
+use sandbox_agent::{
+    AgentConfig, Gateway, GatewaySettings, Listen, TOKEN_ENV,
+    gateway::{self, SupervisorOptions},
+    model_forward::ModelUpstream,
+    protocol::sandbox,
+};
 use tracing_subscriber::EnvFilter;
 
-/// The daemon inside every OpenClaw sandbox: files and command exec over HTTP.
+/// The daemon inside every OpenClaw sandbox: files and command exec over HTTP, and the
+/// supervised OpenClaw gateway with its model forwarder.
 ///
 /// The token comes from `--token-file` (read, then deleted so code in the sandbox cannot read
 /// it) or from the `OCAAS_AGENT_TOKEN` environment variable; never from the command line,
@@ -24,6 +31,23 @@ struct Cli {
     /// A file holding the token; deleted after reading.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// The OpenClaw installation (`<dir>/node/bin/node`,
+    /// `<dir>/app/node_modules/openclaw/openclaw.mjs`). Without it the gateway is `disabled`.
+    #[arg(long, env = "OCAAS_AGENT_OPENCLAW_DIR")]
+    openclaw_dir: Option<PathBuf>,
+    /// The agent's state directory: the gateway's config, sessions and logs go under
+    /// `<dir>/openclaw`, its `HOME` is `<dir>/home`.
+    #[arg(long, env = "OCAAS_AGENT_STATE_DIR", default_value = "/state")]
+    state_dir: PathBuf,
+    /// Where the model forwarder sends the gateway's model calls: `unix:/path/to.sock`.
+    #[arg(long, env = "OCAAS_AGENT_MODEL_UPSTREAM", default_value_t = ModelUpstream(sandbox::MODEL_SOCKET.into()))]
+    model_upstream: ModelUpstream,
+    /// The gateway's port on 127.0.0.1.
+    #[arg(long, env = "OCAAS_AGENT_GATEWAY_PORT", default_value_t = sandbox::GATEWAY_PORT)]
+    gateway_port: u16,
+    /// The model forwarder's port on 127.0.0.1 (the gateway's model provider).
+    #[arg(long, env = "OCAAS_AGENT_MODEL_PORT", default_value_t = sandbox::MODEL_PORT)]
+    model_port: u16,
 }
 
 fn read_token(token_file: Option<&PathBuf>) -> anyhow::Result<String> {
@@ -57,8 +81,36 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let token = read_token(cli.token_file.as_ref())?;
-    let config = AgentConfig::new(cli.workspace, token);
-    sandbox_agent::run(&cli.listen, config)
-        .await
-        .context("agent server failed")
+    // Model forwarder first (the gateway's provider), then the gateway in the background,
+    // then the API, which serves `/health` at once.
+    let launched = match &cli.openclaw_dir {
+        Some(dir) => Some(
+            gateway::launch(
+                &GatewaySettings {
+                    openclaw_dir: dir.clone(),
+                    state_dir: cli.state_dir.clone(),
+                    workspace: cli.workspace.clone(),
+                    model_upstream: cli.model_upstream.0.clone(),
+                    gateway_port: cli.gateway_port,
+                    model_port: cli.model_port,
+                },
+                SupervisorOptions::default(),
+            )
+            .context("starting the OpenClaw gateway")?,
+        ),
+        None => {
+            tracing::info!("no --openclaw-dir: the gateway is disabled");
+            None
+        }
+    };
+    let gateway = launched
+        .as_ref()
+        .map_or_else(Gateway::disabled, |l| l.gateway.clone());
+    let config = AgentConfig::new(cli.workspace, token).with_gateway(gateway);
+    let result = sandbox_agent::run(&cli.listen, config).await;
+    // `run` already stopped the gateway; this also covers a failed start of the API.
+    if let Some(launched) = launched {
+        launched.shutdown().await;
+    }
+    result.context("agent server failed")
 }

@@ -30,6 +30,67 @@ pub mod routes {
     pub const FILES_DELETE: &str = "/files/delete";
     pub const FILES_DOWNLOAD: &str = "/files/download";
     pub const EXEC: &str = "/exec";
+    /// `GET`: the OpenClaw gateway's state ([`super::GatewayStatus`]).
+    pub const GATEWAY: &str = "/gateway";
+    /// `POST`: passed through to the gateway's OpenAI-compatible endpoint with the gateway's
+    /// own token added; `x-openclaw-session-key` and the (streamed) body go through unchanged.
+    pub const GATEWAY_CHAT: &str = "/gateway/v1/chat/completions";
+}
+
+/// Fixed addresses inside a sandbox's own network namespace (only `lo`), so fixed ports
+/// cannot collide between sandboxes.
+pub mod sandbox {
+    /// Where the OpenClaw gateway listens.
+    pub const GATEWAY_PORT: u16 = 18789;
+    /// Where the agent's model forwarder listens; the gateway's only model provider.
+    pub const MODEL_PORT: u16 = 18790;
+    /// The unix socket (bound into the sandbox) the model forwarder sends model calls to; the
+    /// orchestrator serves it and adds the tenant's provider and key.
+    pub const MODEL_SOCKET: &str = "/run/ocaas/model.sock";
+    /// Provider id and model id the gateway is configured with. The orchestrator maps them to
+    /// the tenant's real provider and model, so assigning a tenant never changes gateway config.
+    pub const PROVIDER_ID: &str = "ocaas";
+    pub const MODEL_ID: &str = "default";
+    /// Header naming the OpenClaw session of a chat turn.
+    pub const SESSION_HEADER: &str = "x-openclaw-session-key";
+    /// Request header of `POST /gateway/v1/chat/completions`: how many milliseconds to wait
+    /// for a booting (or restarting) gateway before answering `503` (default 0).
+    pub const WAIT_HEADER: &str = "x-ocaas-wait-ms";
+    /// The largest [`WAIT_HEADER`] value honoured (5 min); larger values are capped.
+    pub const MAX_WAIT_MS: u64 = 300_000;
+}
+
+/// State of the OpenClaw gateway the agent supervises.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayState {
+    /// This sandbox runs no gateway (OpenClaw not installed or not configured).
+    Disabled,
+    /// Started, not yet answering `/readyz`.
+    Booting,
+    /// Answering.
+    Ready,
+    /// Exited; the agent restarts it with back-off.
+    Crashed,
+    /// Stopping with the sandbox.
+    Stopping,
+}
+
+/// `GET /gateway`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GatewayStatus {
+    pub state: GatewayState,
+    /// Why it is in this state (crash reason, last exit status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Restarts since the agent started.
+    pub restarts: u32,
+    /// Milliseconds from the latest start to `/readyz`, once ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_ms: Option<u64>,
+    /// Resident memory of the gateway's process tree, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
 }
 
 /// `GET /health`: the agent is up and serving.

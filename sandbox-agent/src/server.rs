@@ -20,7 +20,9 @@ use actix_web::{
 use crate::{
     http::{self, error_response},
     protocol::{AUTHORIZATION, ErrorCode, OPEN_PATHS, limits, routes},
-    services::{exec, files, health, paths::Workspace},
+    services::{
+        exec, files, gateway::Gateway, gateway::routes as gateway_routes, health, paths::Workspace,
+    },
 };
 
 /// The environment variable that may carry the agent token. Removed from every command's
@@ -40,16 +42,27 @@ pub struct AgentConfig {
     pub token: String,
     /// When the agent started (for `uptime_s`).
     pub started: Instant,
+    /// The OpenClaw gateway behind `/gateway` and `/gateway/v1/chat/completions`
+    /// ([`Gateway::disabled`] unless set with [`AgentConfig::with_gateway`]).
+    pub gateway: Gateway,
 }
 
 impl AgentConfig {
-    /// A config starting now.
+    /// A config starting now, without a gateway.
     pub fn new(workspace: impl Into<PathBuf>, token: impl Into<String>) -> Self {
         AgentConfig {
             workspace: workspace.into(),
             token: token.into(),
             started: Instant::now(),
+            gateway: Gateway::disabled(),
         }
+    }
+
+    /// Serve `gateway` (usually from [`crate::gateway::launch`]).
+    #[must_use]
+    pub fn with_gateway(mut self, gateway: Gateway) -> Self {
+        self.gateway = gateway;
+        self
     }
 }
 
@@ -60,6 +73,7 @@ impl fmt::Debug for AgentConfig {
             .field("workspace", &self.workspace)
             .field("token", &"<redacted>")
             .field("started", &self.started)
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -68,6 +82,7 @@ impl fmt::Debug for AgentConfig {
 pub struct AgentState {
     pub(crate) workspace: Workspace,
     pub(crate) started: Instant,
+    pub(crate) gateway: Gateway,
     /// The exact `Authorization` header value accepted.
     expected_authorization: Vec<u8>,
 }
@@ -90,6 +105,7 @@ impl AgentState {
         Ok(AgentState {
             workspace,
             started: config.started,
+            gateway: config.gateway,
             expected_authorization: format!("Bearer {}", config.token).into_bytes(),
         })
     }
@@ -138,6 +154,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(routes::FILES_DELETE).post(files::delete))
         .service(resource(routes::FILES_DOWNLOAD).get(files::download))
         .service(resource(routes::EXEC).post(exec::exec))
+        .service(resource(routes::GATEWAY).get(gateway_routes::status))
+        .service(resource(routes::GATEWAY_CHAT).post(gateway_routes::chat))
         .default_service(http::default_service());
 }
 
@@ -236,13 +254,14 @@ pub struct RunningAgent {
     pub server: Server,
 }
 
-/// Bind `listen` and build the server; SIGTERM/SIGINT shut it down gracefully once awaited.
-/// Must be awaited or spawned inside a Tokio runtime.
+/// Bind `listen` and build the server. It serves once awaited or spawned (inside a Tokio
+/// runtime) until `server.handle().stop(..)`; signals are not handled here (see [`run`]).
 pub fn start(listen: &Listen, config: AgentConfig) -> io::Result<RunningAgent> {
     let state = web::Data::new(AgentState::new(config)?);
     tracing::info!(workspace = %state.workspace.root().display(), %listen, "starting agent");
     let server = HttpServer::new(move || app(state.clone()))
         .workers(WORKERS)
+        .disable_signals()
         // An EOF from the client aborts its request: dropping the handler is what kills a
         // running command's process group when the caller goes away. (The orchestrator's relay
         // never half-closes a connection while waiting for a response.)
@@ -267,9 +286,42 @@ pub fn start(listen: &Listen, config: AgentConfig) -> io::Result<RunningAgent> {
     })
 }
 
-/// Serve until SIGTERM/SIGINT.
+/// Serve until SIGTERM or SIGINT, then shut down: the HTTP server stops gracefully while the
+/// gateway (`config.gateway`) is stopped — SIGTERM to its process group, SIGKILL after 10 s —
+/// and this returns only once both are done, so no gateway process outlives the agent.
 pub async fn run(listen: &Listen, config: AgentConfig) -> io::Result<()> {
-    start(listen, config)?.server.await
+    let gateway = config.gateway.clone();
+    let running = start(listen, config)?;
+    let handle = running.server.handle();
+    let mut server = std::pin::pin!(running.server);
+    tokio::select! {
+        result = &mut server => {
+            gateway.shutdown().await;
+            result
+        }
+        signal = shutdown_signal() => {
+            tracing::info!(signal = signal?, "shutting down");
+            // The server future processes the stop command, so it is polled alongside.
+            let stop_server = async {
+                let ((), result) = tokio::join!(handle.stop(true), &mut server);
+                result
+            };
+            let ((), result) = tokio::join!(gateway.shutdown(), stop_server);
+            tracing::info!("agent stopped");
+            result
+        }
+    }
+}
+
+/// Wait for SIGTERM or SIGINT; returns the signal's name.
+async fn shutdown_signal() -> io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }
 
 /// A socket file left by a previous run would make bind fail; anything else at that path is

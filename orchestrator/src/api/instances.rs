@@ -8,6 +8,7 @@ use super::{optional_json, parse_id, timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
+use crate::store::NewInstance;
 use crate::store::entities::{instance, instance_event};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/instances/{id}")
             .route(web::get().to(get))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete))
             .default_service(na()),
     )
@@ -108,8 +110,20 @@ pub struct StatusView {
     pub ready: bool,
     pub sandbox_id: Option<String>,
     pub updated_at: String,
+    /// The OpenClaw gateway inside the sandbox (`booting`, `ready`, `crashed` with reason…),
+    /// when the instance is ready.
+    pub gateway: Option<sandbox_agent::protocol::GatewayStatus>,
+    /// Model tokens this instance has used.
+    pub usage: UsageView,
     /// Every status change, oldest first.
     pub transitions: Vec<TransitionView>,
+}
+
+/// Token totals of an instance.
+#[derive(Debug, Serialize)]
+pub struct UsageView {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
 }
 
 /// Body of `POST /api/instances` (may be empty).
@@ -120,6 +134,83 @@ pub struct CreateInstanceRequest {
     pub name: Option<String>,
     /// An invite code to redeem when the account has no subscription.
     pub invite_code: Option<String>,
+    /// Standing instructions for the agent, written to `/workspace/AGENTS.md`.
+    pub instructions: Option<String>,
+    /// Bring your own model provider (OpenAI-compatible) instead of the service default.
+    pub provider: Option<ProviderRequest>,
+}
+
+/// A tenant's own model provider. The key is encrypted at rest and never shown again, nor
+/// does it ever enter the sandbox.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderRequest {
+    /// e.g. `https://api.openai.com/v1` (the part before `/chat/completions`).
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// The provider's model id, e.g. `gpt-4.1-mini`.
+    pub model: String,
+}
+
+/// Body of `PATCH /api/instances/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchInstanceRequest {
+    /// New instructions; written to `/workspace/AGENTS.md` at once (or at the next start).
+    pub instructions: Option<String>,
+}
+
+const MAX_INSTRUCTIONS: usize = 100_000;
+
+fn check_instructions(text: &str) -> ApiResult<()> {
+    if text.chars().count() > MAX_INSTRUCTIONS {
+        return Err(ApiError::validation(format!(
+            "instructions may be at most {MAX_INSTRUCTIONS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Validate a BYOK provider. Loopback, private, link-local and metadata addresses are refused
+/// unless `model.allow_private_base_urls` is set: the orchestrator makes these calls from its
+/// own network.
+fn check_provider(p: &ProviderRequest, allow_private: bool) -> ApiResult<()> {
+    let url = reqwest::Url::parse(&p.base_url)
+        .map_err(|e| ApiError::validation(format!("provider.base_url is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::validation("provider.base_url must be http(s)"));
+    }
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    let private = host.eq_ignore_ascii_case("localhost")
+        || host.ends_with(".localhost")
+        || host.ends_with(".internal")
+        || match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => {
+                ip.is_loopback()
+                    || ip.is_private()
+                    || ip.is_link_local()
+                    || ip.is_unspecified()
+                    || ip.is_broadcast()
+            }
+            Ok(std::net::IpAddr::V6(ip)) => {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || (ip.segments()[0] & 0xfe00) == 0xfc00
+                    || (ip.segments()[0] & 0xffc0) == 0xfe80
+            }
+            Err(_) => false,
+        };
+    if private && !allow_private {
+        return Err(ApiError::validation(
+            "provider.base_url must be a public address (loopback, private and link-local addresses are refused)",
+        ));
+    }
+    if p.model.trim().is_empty() || p.model.len() > 200 {
+        return Err(ApiError::validation(
+            "provider.model must be 1 to 200 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// `GET /api/instances`: this account's instances, oldest first.
@@ -153,13 +244,28 @@ async fn create(
             ));
         }
     }
+    if let Some(text) = &req.instructions {
+        check_instructions(text)?;
+    }
+    let mut new = NewInstance {
+        name: req
+            .name
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned(),
+        instructions: req.instructions,
+        ..Default::default()
+    };
+    if let Some(p) = &req.provider {
+        check_provider(p, state.settings.model.allow_private_base_urls)?;
+        new.model_base_url = Some(p.base_url.trim_end_matches('/').to_owned());
+        new.model_id = Some(p.model.trim().to_owned());
+        new.model_api_key_enc = p.api_key.as_deref().map(|k| state.cipher.encrypt(k));
+    }
     let m = state
         .manager
-        .create(
-            &caller,
-            req.name.as_deref().map(str::trim),
-            req.invite_code.as_deref(),
-        )
+        .create(&caller, new, req.invite_code.as_deref())
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/instances/{}", m.id)))
@@ -174,6 +280,31 @@ async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
+    let m = state
+        .store
+        .get_instance(&caller.owner, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance"))?;
+    Ok(HttpResponse::Ok().json(InstanceView::from(m)))
+}
+
+/// `PATCH /api/instances/{id}`: change the instructions (`/workspace/AGENTS.md`).
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn patch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    let req: PatchInstanceRequest = optional_json(&body)?;
+    if let Some(text) = &req.instructions {
+        check_instructions(text)?;
+        state
+            .manager
+            .set_instructions(&caller.owner, id, text)
+            .await?;
+    }
     let m = state
         .store
         .get_instance(&caller.owner, id)
@@ -202,7 +333,16 @@ async fn status(
         .into_iter()
         .map(Into::into)
         .collect();
+    let gateway = match state.manager.serving_endpoint(id) {
+        Some(ep) if m.status == "ready" => crate::agent_client::gateway_status(&ep).await,
+        _ => None,
+    };
     Ok(HttpResponse::Ok().json(StatusView {
+        gateway,
+        usage: UsageView {
+            input_tokens: m.tokens_in,
+            output_tokens: m.tokens_out,
+        },
         id: m.id,
         ready: m.status == "ready",
         status: m.status,

@@ -1,6 +1,7 @@
 //! The HTTP API. Each resource module declares its own routes; this module only mounts them.
 
 pub mod accounts;
+pub mod chat;
 pub mod files;
 pub mod instances;
 pub mod meta;
@@ -12,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     meta::configure(cfg);
     accounts::configure(cfg);
     instances::configure(cfg);
+    chat::configure(cfg);
     files::configure(cfg);
 }
 

@@ -21,7 +21,7 @@ use crate::policy::{CreateRequestContext, CreationPolicy};
 use crate::runtime::{AgentEndpoint, Runtime, SandboxSpec, new_sandbox_id};
 use crate::settings::Limits;
 use crate::store::entities::instance;
-use crate::store::{Owner, Store};
+use crate::store::{NewInstance, Owner, Store};
 
 /// A sandbox currently serving an instance.
 #[derive(Clone)]
@@ -124,7 +124,7 @@ impl InstanceManager {
     pub async fn create(
         self: &Arc<Self>,
         caller: &Caller,
-        name: Option<&str>,
+        mut new: NewInstance,
         invite_code: Option<&str>,
     ) -> ApiResult<instance::Model> {
         let model = {
@@ -138,13 +138,13 @@ impl InstanceManager {
                 .await?;
             self.check_capacity().await?;
             let sandbox_id = new_sandbox_id();
-            let name = name
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("instance-{}", &sandbox_id["sandy-".len()..]));
+            if new.name.is_empty() {
+                new.name = format!("instance-{}", &sandbox_id["sandy-".len()..]);
+            }
             self.store
                 .insert_instance(
                     &caller.owner,
-                    &name,
+                    new,
                     Status::Provisioning.as_str(),
                     &sandbox_id,
                 )
@@ -190,6 +190,7 @@ impl InstanceManager {
                         endpoint,
                     },
                 );
+                self.write_pending_instructions(id).await;
                 if let Err(e) = self
                     .set_status(id, Status::Ready, None, None, Some(&sandbox_id))
                     .await
@@ -208,6 +209,78 @@ impl InstanceManager {
                 }
             }
         }
+    }
+
+    /// Write the instance's instructions to `/workspace/AGENTS.md` if they changed since the
+    /// last write (OpenClaw reads the file on its next turn; no restart needed).
+    async fn write_pending_instructions(&self, id: Uuid) {
+        let Ok(Some(m)) = self.store.get_instance_all_owners(id).await else {
+            return;
+        };
+        let (Some(text), true) = (m.instructions, m.instructions_pending) else {
+            return;
+        };
+        let Some(endpoint) = self
+            .serving
+            .lock()
+            .expect("serving")
+            .get(&id)
+            .map(|s| s.endpoint.clone())
+        else {
+            return;
+        };
+        let body = serde_json::to_vec(&sandbox_agent::protocol::WriteRequest {
+            path: format!("{}/AGENTS.md", sandbox_agent::protocol::WORKSPACE),
+            content: text.clone(),
+        })
+        .expect("serializes");
+        let req = agent_client::request(
+            &endpoint,
+            "POST",
+            sandbox_agent::protocol::routes::FILES_WRITE,
+        )
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)));
+        let ok = match req {
+            Ok(req) => agent_client::send(&endpoint, req)
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+            Err(_) => false,
+        };
+        if ok {
+            let _ = self.store.instructions_written_all_owners(id, &text).await;
+        } else {
+            tracing::warn!(instance_id = %id, "could not write AGENTS.md; will retry at next start");
+        }
+    }
+
+    /// Change an instance's instructions; written at once when it runs, else at its next start.
+    pub async fn set_instructions(&self, owner: &Owner, id: Uuid, text: &str) -> ApiResult<()> {
+        if !self.store.set_instructions(owner, id, text).await? {
+            return Err(ApiError::not_found("instance"));
+        }
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        self.write_pending_instructions(id).await;
+        Ok(())
+    }
+
+    /// `404` unless the owner has the instance; `409` unless it is running or coming up.
+    pub async fn ensure_running(&self, owner: &Owner, id: Uuid) -> ApiResult<()> {
+        let m = self.owned(owner, id).await?;
+        match Status::parse(&m.status) {
+            Some(s) if s == Status::Ready || s.is_coming_up() => Ok(()),
+            _ => Err(not_running(&m)),
+        }
+    }
+
+    /// The serving sandbox's agent, if the instance is ready right now (no waiting).
+    pub fn serving_endpoint(&self, id: Uuid) -> Option<AgentEndpoint> {
+        self.serving
+            .lock()
+            .expect("serving")
+            .get(&id)
+            .map(|s| s.endpoint.clone())
     }
 
     /// Watch a serving sandbox; if it dies while it should be serving, record the failure and

@@ -88,6 +88,17 @@ pub trait Runtime: Send + Sync + 'static {
     async fn shutdown(&self);
 }
 
+/// Serves a sandbox's model calls. The runtime hands it a listener that only that sandbox can
+/// reach, so the listener itself identifies the instance (see `chat::model_proxy`).
+pub trait ModelService: Send + Sync + 'static {
+    /// Serve calls arriving on `listener` for `instance_id` until aborted.
+    fn serve(
+        self: std::sync::Arc<Self>,
+        instance_id: Uuid,
+        listener: tokio::net::UnixListener,
+    ) -> tokio::task::AbortHandle;
+}
+
 /// A new sandbox id in the seed's shape (`sandy-` + 12 hex digits).
 pub fn new_sandbox_id() -> String {
     let hex = Uuid::new_v4().simple().to_string();

@@ -4,12 +4,13 @@
 //! authentication extractor can make, so a cross-tenant read cannot be written by accident.
 //! Queries that span owners (the reconciler, capacity) are named `*_all_owners`.
 
+pub mod chat;
 pub mod entities;
 
 use chrono::Utc;
 use migrations::Migrator;
 use migrations::sea_orm_migration::MigratorTrait;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
@@ -33,10 +34,20 @@ impl Owner {
     }
 }
 
+/// What a new instance starts with.
+#[derive(Debug, Default)]
+pub struct NewInstance {
+    pub name: String,
+    pub instructions: Option<String>,
+    pub model_base_url: Option<String>,
+    pub model_id: Option<String>,
+    pub model_api_key_enc: Option<String>,
+}
+
 /// Handle to the database.
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
 }
 
 impl Store {
@@ -194,7 +205,7 @@ impl Store {
     pub async fn insert_instance(
         &self,
         owner: &Owner,
-        name: &str,
+        new: NewInstance,
         status: &str,
         sandbox_id: &str,
     ) -> Result<instance::Model, DbErr> {
@@ -203,13 +214,20 @@ impl Store {
         let model = instance::ActiveModel {
             id: Set(Uuid::new_v4()),
             account_id: Set(owner.0),
-            name: Set(name.to_owned()),
+            name: Set(new.name),
             status: Set(status.to_owned()),
             status_reason: Set(None),
             desired_state: Set("running".into()),
             sandbox_id: Set(Some(sandbox_id.to_owned())),
             created_at: Set(now),
             updated_at: Set(now),
+            instructions_pending: Set(new.instructions.is_some()),
+            instructions: Set(new.instructions),
+            model_base_url: Set(new.model_base_url),
+            model_id: Set(new.model_id),
+            model_api_key_enc: Set(new.model_api_key_enc),
+            tokens_in: Set(0),
+            tokens_out: Set(0),
         }
         .insert(&txn)
         .await?;
@@ -332,6 +350,62 @@ impl Store {
             .await
     }
 
+    /// Replace the instance's instructions and mark them for writing to `AGENTS.md`.
+    pub async fn set_instructions(
+        &self,
+        owner: &Owner,
+        id: Uuid,
+        instructions: &str,
+    ) -> Result<bool, DbErr> {
+        let res = instance::Entity::update_many()
+            .col_expr(instance::Column::Instructions, Expr::value(instructions))
+            .col_expr(instance::Column::InstructionsPending, Expr::value(true))
+            .col_expr(instance::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(instance::Column::Id.eq(id))
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// The instructions were written to the workspace (only if they did not change since).
+    pub async fn instructions_written_all_owners(
+        &self,
+        id: Uuid,
+        instructions: &str,
+    ) -> Result<(), DbErr> {
+        instance::Entity::update_many()
+            .col_expr(instance::Column::InstructionsPending, Expr::value(false))
+            .filter(instance::Column::Id.eq(id))
+            .filter(instance::Column::Instructions.eq(instructions))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Add model token usage to an instance (the model proxy, which knows the instance by the
+    /// socket the call came through).
+    pub async fn add_usage_all_owners(
+        &self,
+        id: Uuid,
+        tokens_in: i64,
+        tokens_out: i64,
+    ) -> Result<(), DbErr> {
+        instance::Entity::update_many()
+            .col_expr(
+                instance::Column::TokensIn,
+                Expr::col(instance::Column::TokensIn).add(tokens_in),
+            )
+            .col_expr(
+                instance::Column::TokensOut,
+                Expr::col(instance::Column::TokensOut).add(tokens_out),
+            )
+            .filter(instance::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Delete an instance row and its events (owner-scoped).
     pub async fn delete_instance(&self, owner: &Owner, id: Uuid) -> Result<bool, DbErr> {
         let txn = self.db.begin().await?;
@@ -342,6 +416,7 @@ impl Store {
         if owned.is_none() {
             return Ok(false);
         }
+        chat::delete_for_instance(&txn, id).await?;
         instance_event::Entity::delete_many()
             .filter(instance_event::Column::InstanceId.eq(id))
             .exec(&txn)

@@ -11,6 +11,8 @@ pub const ADMIN_KEY: &str = "ocaas_test_admin_key_0123456789abcdefghij";
 
 pub struct TestApp {
     pub base: String,
+    /// The scripted stand-in model server the app started (no provider configured).
+    pub scripted: Option<orchestrator::scripted_model::ScriptedModel>,
     pub data: tempfile::TempDir,
     pub client: reqwest::Client,
 }
@@ -33,6 +35,8 @@ pub fn test_settings() -> (Settings, tempfile::TempDir) {
         ..Settings::default()
     };
     s.local.keep_sandboxes_on_shutdown = false;
+    // No OpenClaw gateway unless a test asks for one: each needs ~1 GB and ~20 s to boot.
+    s.local.openclaw_dir = None;
     (s, data)
 }
 
@@ -53,6 +57,7 @@ pub async fn spawn_with(settings: Settings, data: tempfile::TempDir) -> TestApp 
         .await
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let scripted = app.scripted_model();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     // Wait for start-up reconciliation.
@@ -64,7 +69,12 @@ pub async fn spawn_with(settings: Settings, data: tempfile::TempDir) -> TestApp 
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    TestApp { base, data, client }
+    TestApp {
+        base,
+        scripted,
+        data,
+        client,
+    }
 }
 
 /// A fresh PostgreSQL database in the throwaway server `make test` starts, or `None` when
@@ -164,4 +174,45 @@ impl TestApp {
         }
         panic!("instance {id} never reached {status}; last: {last}");
     }
+}
+
+/// The OpenClaw install `make` puts in place, or `None` (then gateway tests are skipped,
+/// loudly; `make test` sets `OCAAS_REQUIRE_OPENCLAW=1`, which makes a missing install a
+/// failure).
+pub fn openclaw_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(
+        std::env::var("OCAAS_OPENCLAW_DIR").unwrap_or_else(|_| "/var/cache/ocaas/openclaw".into()),
+    );
+    if dir.join("app/node_modules/openclaw/openclaw.mjs").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("OCAAS_REQUIRE_OPENCLAW").is_err(),
+        "OCAAS_REQUIRE_OPENCLAW is set but OpenClaw is not installed in {}",
+        dir.display()
+    );
+    eprintln!("SKIPPED: OpenClaw is not installed; run `make test`");
+    None
+}
+
+/// Send a raw HTTP/1.1 request over a unix socket; returns (status, body).
+pub async fn unix_http(path: &std::path::Path, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(path)
+        .await
+        .expect("connect");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }

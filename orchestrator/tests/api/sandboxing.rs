@@ -23,7 +23,12 @@ async fn insecure_mode_runs_unsandboxed_and_says_so() {
     settings.local.insecure_no_sandbox = true;
     let app = spawn_with(settings, data).await;
     let (_, api) = app.call("GET", "/api", None, None).await;
-    assert!(api["runtime"]["sandbox"].as_str().unwrap().starts_with("INSECURE"));
+    assert!(
+        api["runtime"]["sandbox"]
+            .as_str()
+            .unwrap()
+            .starts_with("INSECURE")
+    );
     let id = app.create_instance(ADMIN_KEY).await;
     let (s, v) = app
         .post(
@@ -34,7 +39,12 @@ async fn insecure_mode_runs_unsandboxed_and_says_so() {
         .await;
     assert_eq!(s, 200, "{v}");
     // Not sandboxed: the working directory is the host path of the workspace.
-    let host_ws = app.data.path().join("instances").join(&id).join("workspace");
+    let host_ws = app
+        .data
+        .path()
+        .join("instances")
+        .join(&id)
+        .join("workspace");
     assert_eq!(
         v["stdout"].as_str().unwrap().trim(),
         host_ws.canonicalize().unwrap().to_str().unwrap()

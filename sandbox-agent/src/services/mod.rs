@@ -3,10 +3,13 @@
 pub(crate) mod base64;
 pub(crate) mod exec;
 pub(crate) mod files;
+pub mod gateway;
 pub(crate) mod health;
+pub mod model_forward;
 pub(crate) mod output;
 pub(crate) mod paths;
 pub(crate) mod process;
+pub(crate) mod proxy;
 
 use crate::http::ApiError;
 

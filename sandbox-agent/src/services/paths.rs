@@ -82,8 +82,19 @@ impl Workspace {
             Mode::Follow | Mode::Create => match fs::symlink_metadata(&host) {
                 Ok(meta) if meta.file_type().is_symlink() => match fs::canonicalize(&host) {
                     Ok(target) => self.inside(target, &virt)?,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && mode == Mode::Follow => {
+                    // A dangling link is "not found" only if it would point inside; one that
+                    // points out is refused as such, so probing cannot map the host.
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound
+                            && mode == Mode::Follow
+                            && self.dangling_stays_inside(&host) =>
+                    {
                         return Err(ApiError::from_io(&e, &virt));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && mode == Mode::Follow => {
+                        return Err(ApiError::outside_workspace(format!(
+                            "symlink leads outside the workspace: {virt}"
+                        )));
                     }
                     Err(_) => {
                         return Err(ApiError::outside_workspace(format!(
@@ -99,6 +110,28 @@ impl Workspace {
             virt,
             is_root: false,
         })
+    }
+
+    /// Whether a dangling symlink's target, taken lexically, stays inside the root.
+    fn dangling_stays_inside(&self, link: &Path) -> bool {
+        let Ok(target) = fs::read_link(link) else {
+            return false;
+        };
+        let joined = match link.parent() {
+            Some(dir) if target.is_relative() => dir.join(&target),
+            _ => target,
+        };
+        let mut normal = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    normal.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => normal.push(other),
+            }
+        }
+        normal.starts_with(&self.root)
     }
 
     /// Walk the directory components from the root, resolving and checking every symlink.

@@ -136,8 +136,20 @@ fn symlinks_inside_the_workspace_are_followed() {
 fn dangling_symlinks() {
     let f = fixture();
     symlink(f.outside.join("nope"), f.ws.root().join("dangling")).unwrap();
+    // Pointing out: refused as such, even though the target does not exist.
     assert_eq!(
         code(f.ws.resolve("dangling", Mode::Follow)),
+        ErrorCode::PathOutsideWorkspace
+    );
+    symlink("../../nope", f.ws.root().join("dangling-rel")).unwrap();
+    assert_eq!(
+        code(f.ws.resolve("dangling-rel", Mode::Follow)),
+        ErrorCode::PathOutsideWorkspace
+    );
+    // Pointing inside at something missing: just not found.
+    symlink("missing.txt", f.ws.root().join("dangling-in")).unwrap();
+    assert_eq!(
+        code(f.ws.resolve("dangling-in", Mode::Follow)),
         ErrorCode::NotFound
     );
     assert_eq!(

@@ -25,6 +25,13 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A reqwest client. The workspace builds reqwest with `rustls-no-provider`, so a process-wide
+/// crypto provider must be installed first (even for plain http).
+pub fn new_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// Start the agent in-process and return once it accepts connections.
 pub async fn spawn_agent() -> Agent {
     let ws = tempfile::tempdir().unwrap();
@@ -37,7 +44,7 @@ pub async fn spawn_agent() -> Agent {
     Agent {
         base: format!("http://{addr}"),
         token,
-        client: reqwest::Client::new(),
+        client: new_client(),
         ws,
         handle,
     }

@@ -43,6 +43,7 @@ const ETC_ALLOW: &[&str] = &[
 /// Where things appear inside the sandbox.
 pub const AGENT_IN_SANDBOX: &str = "/opt/ocaas/bin/sandbox-agent";
 pub const RUN_IN_SANDBOX: &str = "/run/ocaas";
+pub const OPENCLAW_IN_SANDBOX: &str = "/opt/openclaw";
 
 /// Host paths one sandbox is built from.
 pub struct Mounts<'a> {
@@ -54,6 +55,8 @@ pub struct Mounts<'a> {
     /// Directory holding the sandbox's generated `passwd` and `group`.
     pub etc_dir: &'a Path,
     pub tmp_size_bytes: u64,
+    /// Node + OpenClaw install, bound read-only (no gateway without it).
+    pub openclaw: Option<&'a Path>,
 }
 
 /// The options for `bwrap --args 0` (NUL-separated on bwrap's stdin, so that neither
@@ -115,6 +118,9 @@ pub fn options(m: &Mounts<'_>) -> Vec<OsString> {
         &"sandbox",
         &"--clearenv",
     ]);
+    if let Some(dir) = m.openclaw {
+        push(&[&"--ro-bind", &dir, &OPENCLAW_IN_SANDBOX]);
+    }
     for (k, v) in [
         ("PATH", "/usr/local/bin:/usr/bin:/bin"),
         ("HOME", "/state/home"),
@@ -132,8 +138,8 @@ pub fn options(m: &Mounts<'_>) -> Vec<OsString> {
 }
 
 /// The agent's command line inside the sandbox (no host paths in it).
-pub fn command() -> Vec<String> {
-    vec![
+pub fn command(with_openclaw: bool) -> Vec<String> {
+    let mut c = vec![
         "--".into(),
         AGENT_IN_SANDBOX.into(),
         "--listen".into(),
@@ -142,7 +148,15 @@ pub fn command() -> Vec<String> {
         "/workspace".into(),
         "--token-file".into(),
         format!("{RUN_IN_SANDBOX}/token"),
-    ]
+        "--state-dir".into(),
+        "/state".into(),
+        "--model-upstream".into(),
+        format!("unix:{RUN_IN_SANDBOX}/model.sock"),
+    ];
+    if with_openclaw {
+        c.extend(["--openclaw-dir".into(), OPENCLAW_IN_SANDBOX.into()]);
+    }
+    c
 }
 
 /// `passwd` and `group` for the sandbox: its uid is `sandbox`, with `/state/home` as home.
@@ -205,6 +219,7 @@ mod tests {
             sock_dir: &p,
             etc_dir: &p,
             tmp_size_bytes: 1,
+            openclaw: None,
         };
         let a: Vec<String> = options(&m)
             .into_iter()

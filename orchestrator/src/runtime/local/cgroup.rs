@@ -172,12 +172,20 @@ pub fn pids(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Remove a (now empty) cgroup directory.
-pub fn remove(dir: &Path) {
-    if dir.exists()
-        && let Err(e) = fs::remove_dir(dir)
-    {
-        tracing::warn!(cgroup = %dir.display(), error = %e, "could not remove cgroup");
+/// Remove a cgroup directory once its processes are gone. Killed processes leave the cgroup a
+/// moment after the signal (`EBUSY` until then), so retry for up to 2 s.
+pub async fn remove(dir: &Path) {
+    for attempt in 0..40 {
+        if !dir.exists() {
+            return;
+        }
+        match fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if attempt == 39 => {
+                tracing::warn!(cgroup = %dir.display(), error = %e, "could not remove cgroup");
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
     }
 }
 

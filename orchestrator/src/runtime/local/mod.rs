@@ -18,7 +18,7 @@ mod procfs;
 use std::collections::HashMap;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{AgentAddr, AgentEndpoint, RunningSandbox, Runtime, RuntimeError, SandboxSpec};
+use super::{
+    AgentAddr, AgentEndpoint, ModelService, RunningSandbox, Runtime, RuntimeError, SandboxSpec,
+};
 use crate::settings::{LocalSettings, Secret};
 use crate::{agent_client, sys};
 
@@ -51,11 +53,18 @@ pub struct LocalRuntime {
     cgroups: cgroup::Layout,
     /// Exit reasons of sandboxes this process spawned (and so must reap).
     exits: Mutex<HashMap<String, watch::Receiver<Option<String>>>>,
+    /// Serves each sandbox's model socket.
+    model: Arc<dyn ModelService>,
+    model_servers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl LocalRuntime {
     /// Check the host can run sandboxes and prepare the data directory.
-    pub fn new(settings: &LocalSettings, data_dir: &Path) -> anyhow::Result<LocalRuntime> {
+    pub fn new(
+        settings: &LocalSettings,
+        data_dir: &Path,
+        model: Arc<dyn ModelService>,
+    ) -> anyhow::Result<LocalRuntime> {
         std::fs::create_dir_all(data_dir)?;
         let data_dir = data_dir.canonicalize()?;
         let run_as = (sys::getuid() == 0).then_some((settings.sandbox_uid, settings.sandbox_gid));
@@ -98,6 +107,14 @@ impl LocalRuntime {
         }
         let agent_bin = install_agent_binary(settings, &data_dir)?;
         let cgroups = cgroup::Layout::detect();
+        match &settings.openclaw_dir {
+            Some(dir) => {
+                tracing::info!(openclaw = %dir.display(), "sandboxes run the OpenClaw gateway")
+            }
+            None => tracing::warn!(
+                "OpenClaw is not installed (scripts/install-openclaw.sh, run by `make`): sandboxes run without an agent gateway and chat is unavailable"
+            ),
+        }
         tracing::info!(
             sandboxed = !settings.insecure_no_sandbox,
             run_as = ?run_as,
@@ -111,7 +128,31 @@ impl LocalRuntime {
             run_as,
             cgroups,
             exits: Mutex::new(HashMap::new()),
+            model,
+            model_servers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// (Re)bind the sandbox's model socket and serve it. Only the sandbox uid (and root) can
+    /// reach the socket's directory.
+    fn serve_model_socket(&self, sandbox_id: &str, instance_id: Uuid) -> std::io::Result<()> {
+        let path = self.run_dir(sandbox_id).join("sock/model.sock");
+        let _ = std::fs::remove_file(&path);
+        let std_listener = std::os::unix::net::UnixListener::bind(&path)?;
+        std_listener.set_nonblocking(true)?;
+        self.own(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let listener = tokio::net::UnixListener::from_std(std_listener)?;
+        let handle = self.model.clone().serve(instance_id, listener);
+        if let Some(old) = self
+            .model_servers
+            .lock()
+            .expect("model servers")
+            .insert(sandbox_id.to_owned(), handle)
+        {
+            old.abort();
+        }
+        Ok(())
     }
 
     /// How resource limits are enforced here (for `GET /api`).
@@ -164,6 +205,8 @@ impl LocalRuntime {
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
             .map_err(io)?;
         self.own(&token_file).map_err(io)?;
+        self.serve_model_socket(&spec.sandbox_id, spec.instance_id)
+            .map_err(io)?;
         let (uid, gid) = self.run_as.unwrap_or((sys::getuid(), sys::getuid()));
         let (passwd, group) = bwrap::passwd_and_group(uid, gid);
         std::fs::write(etc.join("passwd"), passwd).map_err(io)?;
@@ -183,11 +226,23 @@ impl LocalRuntime {
                 .arg(storage.join("workspace"))
                 .arg("--token-file")
                 .arg(&token_file)
+                .arg("--state-dir")
+                .arg(storage.join("state"))
+                .arg("--model-upstream")
+                .arg(format!("unix:{}", sock.join("model.sock").display()))
+                // No network namespace of its own: fixed in-sandbox ports would collide.
+                .arg("--gateway-port")
+                .arg(free_port().map_err(io)?.to_string())
+                .arg("--model-port")
+                .arg(free_port().map_err(io)?.to_string())
                 .current_dir(storage.join("workspace"))
                 .env_clear()
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
                 .env("HOME", storage.join("state/home"))
                 .stdin(std::process::Stdio::null());
+            if let Some(dir) = &self.settings.openclaw_dir {
+                cmd.arg("--openclaw-dir").arg(dir);
+            }
         } else {
             let args = bwrap::options(&bwrap::Mounts {
                 agent_bin: &self.agent_bin,
@@ -196,6 +251,7 @@ impl LocalRuntime {
                 sock_dir: &sock,
                 etc_dir: &etc,
                 tmp_size_bytes: self.settings.tmp_size_mb * 1024 * 1024,
+                openclaw: self.settings.openclaw_dir.as_deref(),
             });
             let args_file = run.join("bwrap.args");
             std::fs::write(&args_file, bwrap::encode(&args)).map_err(io)?;
@@ -203,7 +259,7 @@ impl LocalRuntime {
             cmd = tokio::process::Command::new(&self.settings.bwrap);
             cmd.arg("--args")
                 .arg("0")
-                .args(bwrap::command())
+                .args(bwrap::command(self.settings.openclaw_dir.is_some()))
                 .env_clear()
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
                 .current_dir("/")
@@ -300,12 +356,20 @@ impl LocalRuntime {
         !self.alive(meta)
     }
 
-    fn cleanup(&self, sandbox_id: &str) {
+    async fn cleanup(&self, sandbox_id: &str) {
         for dir in self.cgroups.dirs(&format!("ocaas-{sandbox_id}")) {
             for pid in cgroup::pids(&dir) {
                 let _ = sys::kill(pid, libc::SIGKILL);
             }
-            cgroup::remove(&dir);
+            cgroup::remove(&dir).await;
+        }
+        if let Some(h) = self
+            .model_servers
+            .lock()
+            .expect("model servers")
+            .remove(sandbox_id)
+        {
+            h.abort();
         }
         let _ = std::fs::remove_dir_all(self.run_dir(sandbox_id));
         self.exits.lock().expect("exits lock").remove(sandbox_id);
@@ -345,6 +409,12 @@ fn install_agent_binary(settings: &LocalSettings, data_dir: &Path) -> anyhow::Re
         std::fs::rename(&tmp, &dst)?;
     }
     Ok(dst)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {
@@ -420,7 +490,7 @@ impl Runtime for LocalRuntime {
 
     async fn stop(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
         let Some(meta) = self.read_meta(sandbox_id) else {
-            self.cleanup(sandbox_id);
+            self.cleanup(sandbox_id).await;
             return Ok(());
         };
         if self.alive(&meta) {
@@ -438,7 +508,8 @@ impl Runtime for LocalRuntime {
             for pid in agents {
                 let _ = sys::kill(pid, libc::SIGTERM);
             }
-            if !self.wait_gone(&meta, Duration::from_secs(10)).await {
+            // The agent stops its gateway first (OpenClaw needs ~6 s), then exits.
+            if !self.wait_gone(&meta, Duration::from_secs(20)).await {
                 tracing::warn!(sandbox_id, "sandbox ignored SIGTERM; killing it");
                 for init in procfs::children(meta.pid) {
                     let _ = sys::kill(init, libc::SIGKILL);
@@ -450,7 +521,7 @@ impl Runtime for LocalRuntime {
                 self.wait_gone(&meta, Duration::from_secs(5)).await;
             }
         }
-        self.cleanup(sandbox_id);
+        self.cleanup(sandbox_id).await;
         Ok(())
     }
 
@@ -461,13 +532,25 @@ impl Runtime for LocalRuntime {
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             match self.read_meta(&name) {
-                Some(meta) if self.alive(&meta) => out.push(RunningSandbox {
-                    sandbox_id: meta.sandbox_id.clone(),
-                    instance_id: meta.instance_id,
-                    endpoint: self.endpoint(&meta),
-                }),
+                Some(meta) if self.alive(&meta) => {
+                    let serving = self
+                        .model_servers
+                        .lock()
+                        .expect("model servers")
+                        .contains_key(&meta.sandbox_id);
+                    if !serving
+                        && let Err(e) = self.serve_model_socket(&meta.sandbox_id, meta.instance_id)
+                    {
+                        tracing::warn!(sandbox_id = %meta.sandbox_id, error = %e, "could not serve model socket");
+                    }
+                    out.push(RunningSandbox {
+                        sandbox_id: meta.sandbox_id.clone(),
+                        instance_id: meta.instance_id,
+                        endpoint: self.endpoint(&meta),
+                    })
+                }
                 // Dead or half-created: nothing runs there any more.
-                _ => self.cleanup(&name),
+                _ => self.cleanup(&name).await,
             }
         }
         Ok(out)

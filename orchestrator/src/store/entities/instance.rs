@@ -16,6 +16,17 @@ pub struct Model {
     pub sandbox_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Written to `/workspace/AGENTS.md`; `instructions_pending` until it has been.
+    pub instructions: Option<String>,
+    pub instructions_pending: bool,
+    /// Bring-your-own-key provider; `None` = the service's default provider.
+    pub model_base_url: Option<String>,
+    pub model_id: Option<String>,
+    /// Encrypted with the service's secret key (`crate::crypto`); never returned.
+    pub model_api_key_enc: Option<String>,
+    /// Model tokens used by this instance, as reported by the provider.
+    pub tokens_in: i64,
+    pub tokens_out: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,5 +2,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod chat_message;
+pub mod chat_session;
 pub mod instance;
 pub mod instance_event;

@@ -1,0 +1,82 @@
+//! How sessions and messages look in the API.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::api::timestamp;
+use crate::store::entities::{chat_message, chat_session};
+
+/// A chat session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub instance_id: Uuid,
+    pub title: String,
+    pub created_at: String,
+    pub last_activity_at: String,
+    pub message_count: i32,
+}
+
+impl From<chat_session::Model> for SessionView {
+    fn from(s: chat_session::Model) -> Self {
+        SessionView {
+            id: s.id,
+            instance_id: s.instance_id,
+            title: s.title,
+            created_at: timestamp(&s.created_at),
+            last_activity_at: timestamp(&s.last_activity_at),
+            message_count: s.message_count,
+        }
+    }
+}
+
+/// Token usage of one assistant turn, as the model provider reported it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// A persisted chat message.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// `complete`, `streaming` (an assistant reply still being written) or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<chat_message::Model> for MessageView {
+    fn from(m: chat_message::Model) -> Self {
+        let usage = match (m.tokens_in, m.tokens_out) {
+            (None, None) => None,
+            (i, o) => Some(Usage {
+                input_tokens: i.unwrap_or(0),
+                output_tokens: o.unwrap_or(0),
+            }),
+        };
+        MessageView {
+            id: m.id,
+            session_id: m.session_id,
+            role: m.role,
+            content: m.content,
+            status: m.status,
+            error: m.error,
+            usage,
+            duration_ms: m.duration_ms,
+            created_at: timestamp(&m.created_at),
+            updated_at: timestamp(&m.updated_at),
+        }
+    }
+}
