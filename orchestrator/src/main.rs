@@ -64,6 +64,11 @@ async fn main() -> anyhow::Result<()> {
             app.port()
         );
     }
+    if app.scripted_model().is_some() {
+        eprintln!(
+            "  Model: SCRIPTED STAND-IN (no provider configured). Agent replies are scripted until you\n  set OCAAS_MODEL_BASE_URL, OCAAS_MODEL_API_KEY and OCAAS_MODEL_ID. Try a message like\n  \"run: ls -la\" to see the agent use its exec tool.\n"
+        );
+    }
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -259,6 +259,10 @@ impl Settings {
             let Some(rest) = key.strip_prefix("OCAAS_") else {
                 continue;
             };
+            let rest = ENV_ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == rest)
+                .map_or(rest, |(_, canonical)| canonical);
             // Variables for other programs that share the prefix.
             if rest == "CONFIG" || rest.starts_with("AGENT_") || rest.starts_with("TEST_") {
                 continue;
@@ -285,6 +289,13 @@ impl Settings {
         Ok(settings)
     }
 }
+
+/// Documented short names for common settings (`OCAAS_MODEL_BASE_URL` = `OCAAS_MODEL__BASE_URL`).
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("MODEL_BASE_URL", "MODEL__BASE_URL"),
+    ("MODEL_API_KEY", "MODEL__API_KEY"),
+    ("MODEL_ID", "MODEL__MODEL_ID"),
+];
 
 /// Settings that cannot be loaded; the message names the offending key or file.
 #[derive(Debug, thiserror::Error)]
@@ -375,6 +386,26 @@ mod tests {
         assert_eq!(s.local.memory_limit_mb, 2);
         assert_eq!(s.local.pids_limit, 7);
         assert_eq!(s.bootstrap_api_key.unwrap().expose(), "12345");
+    }
+
+    #[test]
+    fn short_model_names_work() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("OCAAS_MODEL_BASE_URL", "https://api.example.com/v1"),
+                ("OCAAS_MODEL_API_KEY", "sk-x"),
+                ("OCAAS_MODEL_ID", "gpt-x"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.model.base_url.as_deref(),
+            Some("https://api.example.com/v1")
+        );
+        assert_eq!(s.model.api_key.unwrap().expose(), "sk-x");
+        assert_eq!(s.model.model_id.as_deref(), Some("gpt-x"));
     }
 
     #[test]

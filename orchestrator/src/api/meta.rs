@@ -49,8 +49,12 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
             "exec_max_timeout_ms": sandbox_agent::protocol::limits::EXEC_MAX_TIMEOUT_MS,
             "read_max_bytes": sandbox_agent::protocol::limits::READ_MAX_BYTES,
         },
+        "model": {
+            "provider": if state.scripted_model.is_some() { "scripted stand-in (no provider configured)" } else { "configured" },
+            "byok": true,
+        },
         "features": {
-            "chat": false,
+            "chat": state.settings.local.openclaw_dir.is_some(),
             "terminal_ws": false,
             "desktop": false,
             "billing": false,

@@ -300,6 +300,69 @@ async fn chat_with_the_real_openclaw_gateway() {
     );
     drop(stream);
 
+    // Two turns sent at once to one session run one after the other, in arrival order.
+    let first = {
+        let app = &app;
+        let (id, sid) = (id.clone(), sid.clone());
+        async move { chat(app, &id, &sid, "concurrent A").await }
+    };
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        chat(&app, &id, &sid, "concurrent B").await
+    };
+    let ((sa, a), (sb, b)) = tokio::join!(first, second);
+    assert_eq!((sa, sb), (200, 200), "{a} {b}");
+    let (_, tail) = app
+        .get(
+            &format!("{base}/chat/messages?session_id={sid}&tail=true&limit=4"),
+            ADMIN_KEY,
+        )
+        .await;
+    let texts: Vec<&str> = tail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "concurrent A",
+            "You said: concurrent A",
+            "concurrent B",
+            "You said: concurrent B"
+        ]
+    );
+
+    // A client that hangs up mid-stream loses nothing: the reply is persisted anyway.
+    let resp = app
+        .client
+        .post(app.url(&format!("{base}/chat/stream")))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"session_id": sid, "message": "nobody is listening"}))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let _ = stream.next().await;
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, tail) = app
+            .get(
+                &format!("{base}/chat/messages?session_id={sid}&tail=true&limit=1"),
+                ADMIN_KEY,
+            )
+            .await;
+        let m = &tail["messages"][0];
+        if m["role"] == "assistant" && m["status"] == "complete" {
+            assert_eq!(m["content"], "You said: nobody is listening");
+            break;
+        }
+        assert!(Instant::now() < deadline, "reply never persisted: {tail}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // A model error: sync chat is 502 MODEL_ERROR and the failed reply is persisted.
     let (s, v) = chat(&app, &id, &sid, "fail: please").await;
     assert_eq!(s, 502, "{v}");
