@@ -82,6 +82,42 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// Recently authenticated keys, so a busy client does not cost a database lookup per call.
+/// Entries live [`KeyCache::TTL`]; revoking a key on this node drops its entry at once.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, (Caller, uuid::Uuid, std::time::Instant)>,
+    >,
+}
+
+impl KeyCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+    const MAX: usize = 10_000;
+
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let entries = self.entries.lock().expect("key cache");
+        let (caller, _, at) = entries.get(hash)?;
+        (at.elapsed() < Self::TTL).then(|| caller.clone())
+    }
+
+    fn put(&self, hash: String, caller: Caller, key_id: uuid::Uuid) {
+        let mut entries = self.entries.lock().expect("key cache");
+        if entries.len() >= Self::MAX {
+            entries.clear();
+        }
+        entries.insert(hash, (caller, key_id, std::time::Instant::now()));
+    }
+
+    /// Forget a key (it was revoked).
+    pub fn forget(&self, key_id: uuid::Uuid) {
+        self.entries
+            .lock()
+            .expect("key cache")
+            .retain(|_, (_, id, _)| *id != key_id);
+    }
+}
+
 async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -93,7 +129,11 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
             "missing API key: send `Authorization: Bearer <key>`",
         ));
     };
-    let Some((key, account)) = state.store.find_key_by_hash(&hash_key(&secret)).await? else {
+    let hash = hash_key(&secret);
+    if let Some(caller) = state.keys.get(&hash) {
+        return Ok(caller);
+    }
+    let Some((key, account)) = state.store.find_key_by_hash(&hash).await? else {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "invalid or revoked API key",
@@ -111,10 +151,12 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
             }
         });
     }
-    Ok(Caller {
+    let caller = Caller {
         owner: Owner::from_authenticated(account.id),
         account,
-    })
+    };
+    state.keys.put(hash, caller.clone(), key.id);
+    Ok(caller)
 }
 
 impl FromRequest for Caller {

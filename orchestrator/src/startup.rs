@@ -37,6 +37,8 @@ pub struct AppState {
     pub sandbox_description: String,
     /// Start-up reconciliation has finished (`/readyz`).
     pub reconciled: AtomicBool,
+    /// Recently authenticated API keys.
+    pub keys: crate::auth::KeyCache,
 }
 
 /// A bound, not yet running server.
@@ -122,6 +124,7 @@ impl Application {
             settings: Arc::new(settings.clone()),
             sandbox_description,
             reconciled: AtomicBool::new(false),
+            keys: Default::default(),
         });
 
         let reconcile_state = state.clone();

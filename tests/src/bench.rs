@@ -4,16 +4,22 @@
 //! 1. instance create → ready (median of N creates, status polled every 10 ms);
 //! 2. exec `true`: p50/p99 through the orchestrator vs. straight to the agent's unix socket;
 //! 3. `files/read` of a 1 MB text file: p50 both ways;
-//! 4. `files/download` of a 100 MB file: throughput both ways.
+//! 4. `files/download` of a 100 MB file: throughput both ways;
+//! 5. chat, when OpenClaw is installed (a second server, with the real gateway, one instance):
+//!    gateway boot (create → `gateway.state == "ready"`), the first turn after that, and sync
+//!    turn round trips through the orchestrator vs. straight to the gateway through the agent.
+//!    No provider is configured, so the model is the orchestrator's scripted stand-in.
 //!
 //! Numbers only: nothing timed is asserted. Must run as root (it reads the sandbox's
 //! `meta.json` for the agent token), like the service itself.
 //!
-//! Usage: `ocaas-bench [--iterations N] [--creates N] [--reads N] [--download-mb N]`
+//! Usage: `ocaas-bench [--iterations N] [--creates N] [--reads N] [--download-mb N]
+//! [--chat-turns N]`
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use bytes::Bytes;
 use e2e::Server;
 use futures_util::StreamExt as _;
@@ -21,13 +27,19 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Where `scripts/install-openclaw.sh` installs OpenClaw (as root).
+const OPENCLAW_DIR: &str = "/var/cache/ocaas/openclaw";
+/// How long the chat section waits for the gateway to boot.
+const GATEWAY_BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 struct Args {
     iterations: usize,
     creates: usize,
     reads: usize,
     download_mb: u64,
+    chat_turns: usize,
 }
 
 fn parse_args() -> Args {
@@ -36,13 +48,15 @@ fn parse_args() -> Args {
         creates: 5,
         reads: 50,
         download_mb: 100,
+        chat_turns: 30,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             println!(
                 "ocaas-bench [--iterations N (exec calls, default 200)] [--creates N (default 5)] \
-                 [--reads N (1 MB reads, default 50)] [--download-mb N (default 100)]"
+                 [--reads N (1 MB reads, default 50)] [--download-mb N (default 100)] \
+                 [--chat-turns N (chat round trips each way, default 30)]"
             );
             std::process::exit(0);
         }
@@ -60,6 +74,7 @@ fn parse_args() -> Args {
             "--creates" => a.creates = n.max(1) as usize,
             "--reads" => a.reads = n.max(1) as usize,
             "--download-mb" => a.download_mb = n.max(1),
+            "--chat-turns" => a.chat_turns = n.max(1) as usize,
             other => {
                 eprintln!("unknown argument {other} (try --help)");
                 std::process::exit(2)
@@ -105,12 +120,26 @@ impl Direct {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        self.send_with(method, path, &[], body).await
+    }
+
+    /// [`Direct::send`] with extra request headers.
+    async fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         self.sender.ready().await?;
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", "sandbox-agent")
             .header("authorization", &self.auth);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         let bytes = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
@@ -162,6 +191,13 @@ fn latency_row(what: &str, orch: Duration, direct: Duration) -> Row {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args();
+    sandbox_bench(&args).await?;
+    chat_bench(&args).await?;
+    Ok(())
+}
+
+/// Sections 1–4: instance creation, exec, files/read and files/download.
+async fn sandbox_bench(args: &Args) -> anyhow::Result<()> {
     eprintln!(
         "starting the orchestrator from {}",
         e2e::bin_dir().display()
@@ -370,4 +406,252 @@ async fn main() -> anyhow::Result<()> {
 
     drop(direct);
     Ok(())
+}
+
+/// Section 5: chat with the real OpenClaw gateway — one server, one instance. No provider
+/// is configured, so the orchestrator answers model calls with its scripted stand-in.
+async fn chat_bench(args: &Args) -> anyhow::Result<()> {
+    println!(
+        "chat: real OpenClaw gateway; model = the orchestrator's scripted stand-in (not a real LLM)"
+    );
+    if !Path::new(OPENCLAW_DIR)
+        .join("app/node_modules/openclaw/openclaw.mjs")
+        .exists()
+    {
+        println!("  skipped: OpenClaw not installed");
+        println!();
+        return Ok(());
+    }
+    eprintln!("starting an orchestrator with the OpenClaw gateway ({OPENCLAW_DIR})");
+    let s = Server::start_with(&[
+        ("OCAAS_LOCAL__KEEP_SANDBOXES_ON_SHUTDOWN", "true"),
+        ("OCAAS_LOCAL__OPENCLAW_DIR", OPENCLAW_DIR),
+    ])
+    .await;
+    let k = s.key.clone();
+
+    // Gateway boot: create → the status shows the gateway ready (polled every 100 ms).
+    let t0 = Instant::now();
+    let id = s.create_instance(&k).await;
+    let mut instance_ready = None;
+    let mut seen_crashed = false;
+    let status = loop {
+        let st = s.status(&k, &id).await;
+        if instance_ready.is_none() && st["status"] == "ready" {
+            instance_ready = Some(t0.elapsed());
+        }
+        match st["gateway"]["state"].as_str() {
+            Some("ready") => break st,
+            Some("disabled") => anyhow::bail!("the sandbox runs no gateway: {st}"),
+            Some("crashed") => seen_crashed = true,
+            _ => {}
+        }
+        anyhow::ensure!(st["status"] != "failed", "instance failed: {st}");
+        anyhow::ensure!(
+            t0.elapsed() < GATEWAY_BOOT_TIMEOUT,
+            "gateway not ready within {GATEWAY_BOOT_TIMEOUT:?}: {st}\n--- log tail ---\n{}",
+            s.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let boot = t0.elapsed();
+    let gw = &status["gateway"];
+    let restarts = gw["restarts"].as_u64().unwrap_or(0);
+
+    // The first turn once the gateway is ready (a new session).
+    let client = s.client();
+    let chat_url = format!("{}/api/instances/{id}/chat", s.base);
+    let (first, v) = orch_turn(&client, &chat_url, &k, None, "ping").await?;
+    let session = v["session_id"]
+        .as_str()
+        .context("no session_id in the chat answer")?
+        .to_owned();
+
+    // Round trips: the same session through the orchestrator; a session of its own straight
+    // to the gateway through the agent's socket. Interleaved, after one warm-up turn direct.
+    let sandbox = status["sandbox_id"]
+        .as_str()
+        .context("no sandbox_id in the status")?
+        .to_owned();
+    let meta = s
+        .sandbox_meta(&sandbox)
+        .context("meta.json of the sandbox (run as root)")?;
+    let token = meta["token"]
+        .as_str()
+        .context("no token in meta.json")?
+        .to_owned();
+    let socket = s.agent_socket(&sandbox);
+    direct_turn(&socket, &token, "bench-direct").await?;
+    let (mut orch, mut dir) = (Vec::new(), Vec::new());
+    for _ in 0..args.chat_turns {
+        orch.push(
+            orch_turn(&client, &chat_url, &k, Some(&session), "ping")
+                .await?
+                .0,
+        );
+        dir.push(direct_turn(&socket, &token, "bench-direct").await?);
+    }
+    orch.sort();
+    dir.sort();
+
+    let mib = |v: &Value| {
+        v.as_u64()
+            .map(|b| format!("{:.0} MiB", b as f64 / 1_048_576.0))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let opt_ms = |v: &Value| {
+        v.as_u64()
+            .map(|m| format!("{m} ms"))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    println!(
+        "  instance create -> ready:             {}",
+        instance_ready.map_or_else(|| "n/a".into(), ms)
+    );
+    println!(
+        "  instance create -> gateway ready:     {}  (gateway.boot_ms {}, gateway.rss_bytes {}, restarts {restarts}{})",
+        ms(boot),
+        opt_ms(&gw["boot_ms"]),
+        mib(&gw["rss_bytes"]),
+        if seen_crashed {
+            ", seen crashed while booting"
+        } else {
+            ""
+        }
+    );
+    println!("  first turn once ready (new session):  {}", ms(first));
+    println!();
+    let n = args.chat_turns;
+    let rows = [
+        (
+            format!("chat turn p50 (n={n})"),
+            pct(&orch, 50.0),
+            pct(&dir, 50.0),
+        ),
+        (
+            format!("chat turn p99 (n={n})"),
+            pct(&orch, 99.0),
+            pct(&dir, 99.0),
+        ),
+    ];
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(6);
+    println!(
+        "{:<w$}  {:>14}  {:>14}  {:>12}  {:>12}",
+        "metric", "orchestrator", "direct", "orch/direct", "overhead"
+    );
+    println!("{}", "-".repeat(w + 2 + 14 + 2 + 14 + 2 + 12 + 2 + 12));
+    for (what, o, d) in &rows {
+        let r = latency_row(what, *o, *d);
+        let overhead = (o.as_secs_f64() - d.as_secs_f64()) * 1000.0;
+        println!(
+            "{:<w$}  {:>14}  {:>14}  {:>12}  {:>12}",
+            r.what,
+            r.orch,
+            r.direct,
+            r.ratio,
+            format!("{overhead:+.3} ms")
+        );
+    }
+    println!(
+        "(orchestrator: sync `POST /api/instances/{{id}}/chat`, answer read whole; direct: \
+         `POST /gateway/v1/chat/completions` on the agent socket, streamed to `data: [DONE]`)"
+    );
+    println!();
+    Ok(())
+}
+
+/// One sync turn through the orchestrator: `POST /api/instances/{id}/chat`. Returns the time
+/// to the whole answer and the answer.
+async fn orch_turn(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    session: Option<&str>,
+    text: &str,
+) -> anyhow::Result<(Duration, Value)> {
+    let mut body = json!({ "message": text });
+    if let Some(sid) = session {
+        body["session_id"] = json!(sid);
+    }
+    let t0 = Instant::now();
+    let r = client.post(url).bearer_auth(key).json(&body).send().await?;
+    let status = r.status();
+    let bytes = r.bytes().await?;
+    let took = t0.elapsed();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    anyhow::ensure!(
+        status.is_success(),
+        "chat answered {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let reply = v["assistant_message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    anyhow::ensure!(reply.contains("You said:"), "unexpected chat reply: {v}");
+    Ok((took, v))
+}
+
+/// One turn straight to the gateway through the agent (a fresh connection, as the
+/// orchestrator makes one per call): the time until `data: [DONE]`. The rest of the stream is
+/// drained (untimed) so the gateway finishes the turn normally.
+async fn direct_turn(socket: &Path, token: &str, session: &str) -> anyhow::Result<Duration> {
+    let body = json!({
+        "model": "openclaw/default",
+        "messages": [{"role": "user", "content": "ping"}],
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    let t0 = Instant::now();
+    let mut d = Direct::connect(socket, token).await?;
+    let resp = d
+        .send_with(
+            "POST",
+            "/gateway/v1/chat/completions",
+            &[("x-openclaw-session-key", session)],
+            Some(&body),
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut done = None;
+    loop {
+        let limit = if done.is_some() {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_secs(300)
+        };
+        let Ok(next) = tokio::time::timeout(limit, body.frame()).await else {
+            anyhow::ensure!(
+                done.is_some(),
+                "the gateway stalled: {}",
+                String::from_utf8_lossy(&buf)
+            );
+            break;
+        };
+        let Some(frame) = next else { break };
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+        if done.is_none() && buf.windows(12).any(|w| w == b"data: [DONE]") {
+            done = Some(t0.elapsed());
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let done =
+        done.with_context(|| format!("no `data: [DONE]` in the gateway's stream: {text}"))?;
+    let reply: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    anyhow::ensure!(
+        reply.contains("You said:"),
+        "unexpected reply from the gateway: {text}"
+    );
+    Ok(done)
 }

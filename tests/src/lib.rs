@@ -830,6 +830,72 @@ impl Server {
             .join(sandbox_id)
             .join("sock/agent.sock")
     }
+
+    /// The model socket of a sandbox: the orchestrator serves it, and the sandbox's gateway
+    /// sends its model calls there (bound into the sandbox as `/run/ocaas/model.sock`).
+    pub fn model_socket(&self, sandbox_id: &str) -> PathBuf {
+        self.data_dir()
+            .join("sandboxes")
+            .join(sandbox_id)
+            .join("sock/model.sock")
+    }
+}
+
+/// One HTTP/1.1 request over a unix socket (a fresh connection); returns the status and the
+/// whole body, lossily decoded. `body` is sent as JSON.
+pub async fn unix_request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, String)> {
+    use http_body_util::{BodyExt as _, Full};
+
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let bytes = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            bytes::Bytes::from(serde_json::to_vec(v)?)
+        }
+        None => bytes::Bytes::new(),
+    };
+    let resp = sender.send_request(req.body(Full::new(bytes))?).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A fresh random-looking token of `len` lower-case hex digits (SHA-256 of the time, the pid
+/// and a counter; unique per call, not cryptographic).
+pub fn random_hex(len: usize) -> String {
+    use sha2::{Digest as _, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = String::new();
+    while out.len() < len {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let seed = format!("{nanos}-{}-{n}", std::process::id());
+        out.push_str(&hex(&Sha256::digest(seed.as_bytes())));
+    }
+    out.truncate(len);
+    out
 }
 
 impl Drop for Server {

@@ -14,6 +14,7 @@
 //! | `restart::survives_orchestrator_restart`  | (g) re-adoption after SIGTERM and kill -9      |
 //! | `bad_input::bad_input_is_rejected_cleanly`| (h) precise 4xx for bad requests, never 5xx    |
 //! | `disconnects::abandoned_calls_leave_nothing_behind` | hung-up uploads and execs leave nothing |
+//! | `secrets::secrets_never_leak`             | (j) model and API keys stay out of answers, logs, the DB and sandboxes |
 //!
 //! Needs: root (sandboxes are dropped to uid 10001), bubblewrap, and the workspace binaries
 //! built (`cargo build --workspace`; or point `OCAAS_BIN_DIR` at them). Set
@@ -48,3 +49,6 @@ mod bad_input;
 
 #[path = "e2e/disconnects.rs"]
 mod disconnects;
+
+#[path = "e2e/secrets.rs"]
+mod secrets;

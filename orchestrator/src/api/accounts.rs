@@ -170,6 +170,7 @@ async fn revoke_key(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "key")?;
     if state.store.revoke_key(&caller.owner, id).await? {
+        state.keys.forget(id);
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found("key"))

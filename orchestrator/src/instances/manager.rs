@@ -28,6 +28,12 @@ use crate::store::{NewInstance, Owner, Store};
 struct Serving {
     sandbox_id: String,
     endpoint: AgentEndpoint,
+    /// The owning account: lets a relayed call find a ready instance without a database
+    /// round trip, still scoped to its owner.
+    account_id: Uuid,
+    /// Set once the instance is recorded `ready`, cleared the moment a lifecycle call takes it
+    /// out of service, so the fast path never hands out a sandbox that is going away.
+    accepting: bool,
 }
 
 /// Drives instances through their lifecycle.
@@ -170,12 +176,15 @@ impl InstanceManager {
         // The instance may have been stopped or deleted while this task waited for the lock.
         // Only the sandbox the database names as current may come up, so racing lifecycle
         // calls can never leave two sandboxes serving one instance.
-        match self.store.get_instance_all_owners(id).await {
+        let account_id = match self.store.get_instance_all_owners(id).await {
             Ok(Some(m))
                 if m.desired_state == DESIRED_RUNNING
-                    && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) => {}
+                    && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) =>
+            {
+                m.account_id
+            }
             _ => return,
-        }
+        };
         self.stop_serving(id, None).await;
         let spec = SandboxSpec {
             instance_id: id,
@@ -188,6 +197,8 @@ impl InstanceManager {
                     Serving {
                         sandbox_id: sandbox_id.clone(),
                         endpoint,
+                        account_id,
+                        accepting: false,
                     },
                 );
                 self.write_pending_instructions(id).await;
@@ -197,6 +208,7 @@ impl InstanceManager {
                 {
                     tracing::error!(instance_id = %id, error = %e, "could not record ready");
                 }
+                self.set_accepting(id, true);
                 self.spawn_supervisor(id, sandbox_id);
             }
             Err(e) => {
@@ -271,6 +283,12 @@ impl InstanceManager {
         match Status::parse(&m.status) {
             Some(s) if s == Status::Ready || s.is_coming_up() => Ok(()),
             _ => Err(not_running(&m)),
+        }
+    }
+
+    fn set_accepting(&self, id: Uuid, accepting: bool) {
+        if let Some(s) = self.serving.lock().expect("serving").get_mut(&id) {
+            s.accepting = accepting;
         }
     }
 
@@ -357,6 +375,7 @@ impl InstanceManager {
             Some(Status::Deleting) => return Err(deleting()),
             _ => {}
         }
+        self.set_accepting(id, false);
         let m = self
             .set_status(id, Status::Stopping, None, Some(DESIRED_STOPPED), None)
             .await?
@@ -418,6 +437,7 @@ impl InstanceManager {
         }
         self.crashes.lock().expect("crashes").remove(&id);
         let sandbox_id = new_sandbox_id();
+        self.set_accepting(id, false);
         let m = self
             .set_status(id, Status::Rebooting, None, None, Some(&sandbox_id))
             .await?
@@ -429,6 +449,7 @@ impl InstanceManager {
     /// `DELETE /api/instances/{id}`: stop the sandbox and delete the storage and the record.
     pub async fn delete(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<()> {
         let m = self.owned(owner, id).await?;
+        self.set_accepting(id, false);
         self.set_status(id, Status::Deleting, None, Some(DESIRED_STOPPED), None)
             .await?;
         let lock = self.lock_for(id);
@@ -447,6 +468,13 @@ impl InstanceManager {
     /// The agent endpoint of a ready instance. A starting instance is waited for (bounded
     /// by `limits.ready_wait_s`); a stopped or failed one is `409 INSTANCE_NOT_RUNNING`.
     pub async fn endpoint(&self, owner: &Owner, id: Uuid) -> ApiResult<AgentEndpoint> {
+        // Fast path: a ready instance of this owner is in memory.
+        if let Some(s) = self.serving.lock().expect("serving").get(&id)
+            && s.accepting
+            && s.account_id == owner.id()
+        {
+            return Ok(s.endpoint.clone());
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.limits.ready_wait_s);
         loop {
             let notified = self.changed.notified();
@@ -527,11 +555,14 @@ impl InstanceManager {
                         Serving {
                             sandbox_id: r.sandbox_id.clone(),
                             endpoint: r.endpoint,
+                            account_id: m.account_id,
+                            accepting: false,
                         },
                     );
                     if status != Some(Status::Ready) {
                         self.set_status(id, Status::Ready, None, None, None).await?;
                     }
+                    self.set_accepting(id, true);
                     self.spawn_supervisor(id, r.sandbox_id);
                 }
                 None => {
