@@ -7,6 +7,7 @@
 //! - [`server`]: configuration, routes, token check, startup and shutdown.
 //! - [`gateway`]: the OpenClaw gateway: its config file, its supervisor ([`Gateway`]), and
 //!   [`gateway::launch`], which starts it together with the model forwarder.
+//! - [`pty`]: interactive terminals (`GET /pty`, a websocket) and their registry.
 //! - [`model_forward`]: the gateway's model provider on loopback, forwarding every model call
 //!   over a unix socket to the orchestrator (which holds the real provider and key).
 //!
@@ -23,4 +24,5 @@ mod services;
 
 pub use server::{AgentConfig, AgentState, Listen, RunningAgent, TOKEN_ENV, run, start};
 pub use services::gateway::{Gateway, GatewaySettings, LaunchedGateway};
-pub use services::{gateway, model_forward};
+pub use services::pty::Terminals;
+pub use services::{gateway, model_forward, pty};

@@ -9,7 +9,7 @@ use sandbox_agent::{
     AgentConfig, Gateway, GatewaySettings, Listen, TOKEN_ENV,
     gateway::{self, SupervisorOptions},
     model_forward::ModelUpstream,
-    protocol::sandbox,
+    protocol::{limits, sandbox},
 };
 use tracing_subscriber::EnvFilter;
 
@@ -48,6 +48,10 @@ struct Cli {
     /// The model forwarder's port on 127.0.0.1 (the gateway's model provider).
     #[arg(long, env = "OCAAS_AGENT_MODEL_PORT", default_value_t = sandbox::MODEL_PORT)]
     model_port: u16,
+    /// Seconds a terminal (`GET /pty`) whose connection dropped waits for a reattach before its
+    /// processes are killed.
+    #[arg(long, env = "OCAAS_AGENT_PTY_GRACE_SECS", default_value_t = limits::PTY_DEFAULT_GRACE_SECS)]
+    pty_grace_secs: u64,
 }
 
 fn read_token(token_file: Option<&PathBuf>) -> anyhow::Result<String> {
@@ -106,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
     let gateway = launched
         .as_ref()
         .map_or_else(Gateway::disabled, |l| l.gateway.clone());
-    let config = AgentConfig::new(cli.workspace, token).with_gateway(gateway);
+    let config = AgentConfig::new(cli.workspace, token)
+        .with_gateway(gateway)
+        .with_pty_grace(std::time::Duration::from_secs(cli.pty_grace_secs));
     let result = sandbox_agent::run(&cli.listen, config).await;
     // `run` already stopped the gateway; this also covers a failed start of the API.
     if let Some(launched) = launched {

@@ -35,6 +35,10 @@ pub mod routes {
     /// `POST`: passed through to the gateway's OpenAI-compatible endpoint with the gateway's
     /// own token added; `x-openclaw-session-key` and the (streamed) body go through unchanged.
     pub const GATEWAY_CHAT: &str = "/gateway/v1/chat/completions";
+    /// `GET` with a websocket upgrade: an interactive terminal (customer route
+    /// `/api/instances/{id}/terminal/ws`). Query: [`super::PtyQuery`]; frames: see
+    /// [`super::PtyServerFrame`].
+    pub const PTY: &str = "/pty";
 }
 
 /// Fixed addresses inside a sandbox's own network namespace (only `lo`), so fixed ports
@@ -268,6 +272,85 @@ pub struct ExecResponse {
     pub truncated: bool,
 }
 
+/// Query of `GET /pty` (websocket upgrade): open a new terminal, or reattach to one.
+///
+/// # The terminal protocol
+///
+/// Errors before the upgrade are plain HTTP responses with the error envelope: a malformed
+/// query is `400 BAD_REQUEST`, `cols`/`rows` outside `1..=1000` are `422 VALIDATION_FAILED`, a
+/// `cwd` outside the workspace is `400 PATH_OUTSIDE_WORKSPACE` (`404`/`409` if missing / not a
+/// directory), an unknown or ended `session` is `404 NOT_FOUND`, too many terminals is
+/// `409 CONFLICT`, and a request without websocket upgrade headers is `400 BAD_REQUEST`.
+///
+/// After the upgrade:
+/// - **Binary frames** carry raw terminal bytes both ways: client → server is keyboard input
+///   written to the PTY; server → client is the PTY's output.
+/// - **Text frames** carry JSON. Client → server: [`PtyClientFrame`] (`{"type":"resize",...}`);
+///   anything else is answered with `{"type":"error","message":...}` and the connection stays
+///   open. Server → client: [`PtyServerFrame`]:
+///   1. first, always: `{"type":"session","id":"<id>","cols":C,"rows":R}`;
+///   2. on reattach, the scrollback (the last [`limits::PTY_SCROLLBACK_BYTES`] of output) as
+///      binary frames, then live output;
+///   3. when the shell exits: `{"type":"exit","code":N}` (`N` = exit status, or `128 + signal`),
+///      then a close frame with code 1000. Any process the shell left behind is killed.
+///
+/// Lifetime of a terminal (its shell runs in its own session, `setsid`):
+/// - The client sends a **close frame with code 1000**: "I'm done". Every process of the
+///   terminal's session (the shell, its jobs, `sleep 1000 &`) is killed at once (SIGKILL) and
+///   the terminal is forgotten.
+/// - The connection **drops** (no close frame, or a close frame with any other code, e.g. 1001
+///   from a closing browser tab): the terminal stays alive, output goes on into the
+///   scrollback only, and `GET /pty?session=<id>` reattaches within the grace period (agent
+///   flag `--pty-grace-secs`, default [`limits::PTY_DEFAULT_GRACE_SECS`]). After it the
+///   session's processes get SIGHUP, SIGKILL 2 s later, and the id answers `404`.
+/// - **One client at a time**: attaching to a terminal that has a client takes it over; the
+///   old connection is closed with code 1000 and reason [`PTY_TAKEN_OVER`].
+/// - When the agent shuts down, every terminal's processes are killed.
+///
+/// Back-pressure: a client that stops reading eventually stops the shell (its writes to the
+/// tty block), as with a real terminal; the agent buffers a bounded amount per terminal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PtyQuery {
+    /// Columns, `1..=1000`. Default 80 for a new terminal; on reattach, resizes if given.
+    #[serde(default)]
+    pub cols: Option<u16>,
+    /// Rows, `1..=1000`. Default 24 for a new terminal; on reattach, resizes if given.
+    #[serde(default)]
+    pub rows: Option<u16>,
+    /// Reattach to this terminal instead of opening a new one.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Working directory of a new terminal's shell, inside the workspace (default
+    /// `/workspace`). Ignored on reattach.
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+/// A JSON text frame from the client on `GET /pty`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PtyClientFrame {
+    /// `{"type":"resize","cols":N,"rows":M}`; both `1..=1000`.
+    Resize { cols: u16, rows: u16 },
+}
+
+/// A JSON text frame from the agent on `GET /pty`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PtyServerFrame {
+    /// `{"type":"session","id":"...","cols":C,"rows":R}`: the first frame of every connection;
+    /// `id` is what `?session=` takes to reattach.
+    Session { id: String, cols: u16, rows: u16 },
+    /// `{"type":"exit","code":N}`: the shell exited (`128 + signal` if a signal ended it). The
+    /// last frame before the close frame (code 1000).
+    Exit { code: i32 },
+    /// `{"type":"error","message":"..."}`: a text frame from the client was not understood.
+    Error { message: String },
+}
+
+/// The close reason sent (with code 1000) to a client whose terminal another client attached to.
+pub const PTY_TAKEN_OVER: &str = "taken over";
+
 /// Defaults and bounds shared by both sides.
 pub mod limits {
     pub const EXEC_DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -278,6 +361,17 @@ pub mod limits {
     pub const READ_MAX_BYTES: u64 = 10 * 1024 * 1024;
     /// Largest JSON body (write, upload with inline content).
     pub const JSON_MAX_BYTES: usize = 16 * 1024 * 1024;
+    /// Terminal size of a new `GET /pty` without `cols`/`rows`.
+    pub const PTY_DEFAULT_COLS: u16 = 80;
+    pub const PTY_DEFAULT_ROWS: u16 = 24;
+    /// Largest `cols` and `rows`.
+    pub const PTY_MAX_DIM: u16 = 1000;
+    /// Output kept per terminal and replayed on reattach.
+    pub const PTY_SCROLLBACK_BYTES: usize = 64 * 1024;
+    /// How long a terminal without a client waits for a reattach (agent default).
+    pub const PTY_DEFAULT_GRACE_SECS: u64 = 60;
+    /// Terminals at once per agent; one more is `409 CONFLICT`.
+    pub const PTY_MAX_SESSIONS: usize = 32;
 }
 
 macro_rules! error_codes {
@@ -412,6 +506,32 @@ mod tests {
             v,
             serde_json::json!({"error":{"code":"RATE_LIMITED","message":"slow down","retryAfter":60}})
         );
+    }
+
+    #[test]
+    fn pty_frames() {
+        let v = serde_json::to_value(PtyServerFrame::Session {
+            id: "ab".into(),
+            cols: 80,
+            rows: 24,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"session","id":"ab","cols":80,"rows":24})
+        );
+        let v = serde_json::to_value(PtyServerFrame::Exit { code: 3 }).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"exit","code":3}));
+        let r: PtyClientFrame =
+            serde_json::from_str(r#"{"type":"resize","cols":100,"rows":30}"#).unwrap();
+        assert_eq!(
+            r,
+            PtyClientFrame::Resize {
+                cols: 100,
+                rows: 30
+            }
+        );
+        assert!(serde_json::from_str::<PtyClientFrame>(r#"{"type":"nope"}"#).is_err());
     }
 
     #[test]

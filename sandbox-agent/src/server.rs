@@ -6,7 +6,7 @@ use std::{
     os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
     path::PathBuf,
     str::FromStr,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use actix_web::{
@@ -21,7 +21,12 @@ use crate::{
     http::{self, error_response},
     protocol::{AUTHORIZATION, ErrorCode, OPEN_PATHS, limits, routes},
     services::{
-        exec, files, gateway::Gateway, gateway::routes as gateway_routes, health, paths::Workspace,
+        exec, files,
+        gateway::Gateway,
+        gateway::routes as gateway_routes,
+        health,
+        paths::Workspace,
+        pty::{self, Terminals},
     },
 };
 
@@ -45,6 +50,9 @@ pub struct AgentConfig {
     /// The OpenClaw gateway behind `/gateway` and `/gateway/v1/chat/completions`
     /// ([`Gateway::disabled`] unless set with [`AgentConfig::with_gateway`]).
     pub gateway: Gateway,
+    /// How long a terminal (`GET /pty`) whose connection dropped waits for a reattach before
+    /// its processes are killed (default [`limits::PTY_DEFAULT_GRACE_SECS`]).
+    pub pty_grace: Duration,
 }
 
 impl AgentConfig {
@@ -55,7 +63,15 @@ impl AgentConfig {
             token: token.into(),
             started: Instant::now(),
             gateway: Gateway::disabled(),
+            pty_grace: Duration::from_secs(limits::PTY_DEFAULT_GRACE_SECS),
         }
+    }
+
+    /// Keep detached terminals for `grace` (see [`AgentConfig::pty_grace`]).
+    #[must_use]
+    pub fn with_pty_grace(mut self, grace: Duration) -> Self {
+        self.pty_grace = grace;
+        self
     }
 
     /// Serve `gateway` (usually from [`crate::gateway::launch`]).
@@ -74,6 +90,7 @@ impl fmt::Debug for AgentConfig {
             .field("token", &"<redacted>")
             .field("started", &self.started)
             .field("gateway", &self.gateway)
+            .field("pty_grace", &self.pty_grace)
             .finish()
     }
 }
@@ -83,6 +100,8 @@ pub struct AgentState {
     pub(crate) workspace: Workspace,
     pub(crate) started: Instant,
     pub(crate) gateway: Gateway,
+    /// The open terminals of `GET /pty`.
+    pub(crate) terminals: Terminals,
     /// The exact `Authorization` header value accepted.
     expected_authorization: Vec<u8>,
 }
@@ -106,6 +125,7 @@ impl AgentState {
             workspace,
             started: config.started,
             gateway: config.gateway,
+            terminals: Terminals::new(config.pty_grace),
             expected_authorization: format!("Bearer {}", config.token).into_bytes(),
         })
     }
@@ -156,6 +176,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(routes::EXEC).post(exec::exec))
         .service(resource(routes::GATEWAY).get(gateway_routes::status))
         .service(resource(routes::GATEWAY_CHAT).post(gateway_routes::chat))
+        .service(resource(routes::PTY).get(pty::pty))
         .default_service(http::default_service());
 }
 
@@ -252,12 +273,15 @@ pub struct RunningAgent {
     pub tcp_addrs: Vec<SocketAddr>,
     /// The server future: await it (or spawn it) to serve. `server.handle()` stops it.
     pub server: Server,
+    /// The open terminals; [`Terminals::kill_all`] once the server stopped ([`run`] does).
+    pub terminals: Terminals,
 }
 
 /// Bind `listen` and build the server. It serves once awaited or spawned (inside a Tokio
 /// runtime) until `server.handle().stop(..)`; signals are not handled here (see [`run`]).
 pub fn start(listen: &Listen, config: AgentConfig) -> io::Result<RunningAgent> {
     let state = web::Data::new(AgentState::new(config)?);
+    let terminals = state.terminals.clone();
     tracing::info!(workspace = %state.workspace.root().display(), %listen, "starting agent");
     let server = HttpServer::new(move || app(state.clone()))
         .workers(WORKERS)
@@ -283,19 +307,23 @@ pub fn start(listen: &Listen, config: AgentConfig) -> io::Result<RunningAgent> {
     Ok(RunningAgent {
         tcp_addrs,
         server: server.run(),
+        terminals,
     })
 }
 
 /// Serve until SIGTERM or SIGINT, then shut down: the HTTP server stops gracefully while the
 /// gateway (`config.gateway`) is stopped — SIGTERM to its process group, SIGKILL after 10 s —
-/// and this returns only once both are done, so no gateway process outlives the agent.
+/// and this returns only once both are done, so no gateway process outlives the agent. Every
+/// terminal's processes are killed too.
 pub async fn run(listen: &Listen, config: AgentConfig) -> io::Result<()> {
     let gateway = config.gateway.clone();
     let running = start(listen, config)?;
     let handle = running.server.handle();
+    let terminals = running.terminals;
     let mut server = std::pin::pin!(running.server);
     tokio::select! {
         result = &mut server => {
+            terminals.kill_all();
             gateway.shutdown().await;
             result
         }
@@ -307,6 +335,7 @@ pub async fn run(listen: &Listen, config: AgentConfig) -> io::Result<()> {
                 result
             };
             let ((), result) = tokio::join!(gateway.shutdown(), stop_server);
+            terminals.kill_all();
             tracing::info!("agent stopped");
             result
         }

@@ -8,6 +8,8 @@ mod confinement;
 mod exec;
 #[path = "api/files.rs"]
 mod files;
+#[path = "api/pty.rs"]
+mod pty;
 
 use common::spawn_agent;
 use reqwest::{Method, StatusCode};

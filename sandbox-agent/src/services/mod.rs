@@ -10,6 +10,7 @@ pub(crate) mod output;
 pub(crate) mod paths;
 pub(crate) mod process;
 pub(crate) mod proxy;
+pub mod pty;
 
 use crate::http::ApiError;
 

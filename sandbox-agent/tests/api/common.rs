@@ -13,6 +13,7 @@ pub struct Agent {
     pub token: String,
     pub client: reqwest::Client,
     pub ws: tempfile::TempDir,
+    pub terminals: sandbox_agent::Terminals,
     handle: ServerHandle,
 }
 
@@ -34,10 +35,16 @@ pub fn new_client() -> reqwest::Client {
 
 /// Start the agent in-process and return once it accepts connections.
 pub async fn spawn_agent() -> Agent {
+    spawn_agent_with(|config| config).await
+}
+
+/// [`spawn_agent`] with a changed configuration.
+pub async fn spawn_agent_with(configure: impl FnOnce(AgentConfig) -> AgentConfig) -> Agent {
     let ws = tempfile::tempdir().unwrap();
     let token = random_token();
     let listen = Listen::Tcp("127.0.0.1:0".into());
-    let running = sandbox_agent::start(&listen, AgentConfig::new(ws.path(), &token)).unwrap();
+    let running =
+        sandbox_agent::start(&listen, configure(AgentConfig::new(ws.path(), &token))).unwrap();
     let addr = running.tcp_addrs[0];
     let handle = running.server.handle();
     tokio::spawn(running.server);
@@ -46,6 +53,7 @@ pub async fn spawn_agent() -> Agent {
         token,
         client: new_client(),
         ws,
+        terminals: running.terminals,
         handle,
     }
 }
@@ -102,5 +110,6 @@ impl Drop for Agent {
         // Sends the stop command right away; the workers shut down without waiting for
         // idle keep-alive connections.
         drop(self.handle.stop(false));
+        self.terminals.kill_all();
     }
 }

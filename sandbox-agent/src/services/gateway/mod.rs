@@ -9,7 +9,7 @@
 mod child;
 pub mod config;
 mod probe;
-mod procfs;
+pub(crate) mod procfs;
 pub(crate) mod routes;
 pub mod supervisor;
 

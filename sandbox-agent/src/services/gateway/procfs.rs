@@ -12,6 +12,8 @@ pub(crate) struct ProcInfo {
     pub(crate) pid: i32,
     pub(crate) ppid: i32,
     pub(crate) pgrp: i32,
+    /// The session id (the pid of the session leader).
+    pub(crate) session: i32,
     /// Start time in clock ticks since boot: with the pid, identifies a process across pid
     /// reuse.
     pub(crate) starttime: u64,
@@ -92,11 +94,12 @@ fn parse_stat(pid: i32, stat: &str) -> Option<ProcInfo> {
     let fields: Vec<&str> = stat[stat.rfind(')')? + 1..]
         .split_ascii_whitespace()
         .collect();
-    // fields[0] = state (field 3), [1] = ppid, [2] = pgrp, ..., [19] = starttime (field 22).
+    // fields[0] = state (field 3), [1] = ppid, [2] = pgrp, [3] = session, ..., [19] = starttime (field 22).
     Some(ProcInfo {
         pid,
         ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
         starttime: fields.get(19)?.parse().ok()?,
         zombie: *fields.first()? == "Z",
     })
@@ -128,6 +131,7 @@ mod tests {
                 pid: 4242,
                 ppid: 1,
                 pgrp: 4240,
+                session: 4240,
                 starttime: 987_654,
                 zombie: false
             }
@@ -147,6 +151,7 @@ mod tests {
             pid,
             ppid,
             pgrp,
+            session: pgrp,
             starttime: 0,
             zombie,
         };
