@@ -7,6 +7,15 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# The sandboxes' desktop: a virtual display, a VNC server, a window manager and a terminal.
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v x11vnc >/dev/null 2>&1 || need+=(x11vnc)
+command -v openbox >/dev/null 2>&1 || need+=(openbox)
+command -v xterm >/dev/null 2>&1 || need+=(xterm)
+command -v xsetroot >/dev/null 2>&1 || need+=(x11-xserver-utils)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
+# Headless Chromium for the web console's browser tests.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

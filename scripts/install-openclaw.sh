@@ -12,7 +12,29 @@ NODE_SERIES=24
 if [ "$(id -u)" -eq 0 ]; then default=/var/cache/ocaas/openclaw; else default="$HOME/.cache/ocaas/openclaw"; fi
 dir="${1:-${OCAAS_OPENCLAW_DIR:-$default}}"
 stamp="$dir/.installed-$OPENCLAW_VERSION-node$NODE_SERIES-v2"
-[ -f "$stamp" ] && exit 0
+package="$dir/app/node_modules/openclaw"
+
+# npm installs openclaw with its lifecycle "pending" (install scripts are skipped); its first
+# run completes it by writing into the package. Sandboxes see the package read-only (EROFS:
+# "package lifecycle is incomplete"), so that first run happens here, as the installer.
+complete_lifecycle() {
+  if [ -e "$package/.openclaw-lifecycle-pending" ] || [ -e "$package/dist/openclaw-install-guard" ]; then
+    local home
+    home=$(mktemp -d)
+    HOME="$home" "$dir/node/bin/node" "$package/openclaw.mjs" --version >/dev/null
+    rm -rf "$home"
+    if [ -e "$package/.openclaw-lifecycle-pending" ]; then
+      echo "install-openclaw: openclaw's package lifecycle did not complete" >&2
+      exit 1
+    fi
+    chmod -R a+rX "$package"
+  fi
+}
+
+if [ -f "$stamp" ]; then
+  complete_lifecycle
+  exit 0
+fi
 
 echo "install-openclaw: Node $NODE_SERIES + openclaw@$OPENCLAW_VERSION into $dir (once; ~1 min)"
 mkdir -p "$dir"
@@ -30,7 +52,8 @@ mkdir -p "$dir/app"
 # needs none of them.
 (cd "$dir/app" && PATH="$dir/node/bin:$PATH" "$node" "$dir/node/lib/node_modules/npm/bin/npm-cli.js" \
   install --ignore-scripts --no-audit --no-fund --loglevel=error "openclaw@$OPENCLAW_VERSION")
-test -f "$dir/app/node_modules/openclaw/openclaw.mjs"
+test -f "$package/openclaw.mjs"
+complete_lifecycle
 chmod -R a+rX "$dir"
 touch "$stamp"
 echo "install-openclaw: done"

@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_accounts_keys;
 mod m20261123_000002_instances;
 mod m20261123_000003_chat;
+mod m20261123_000004_desktop;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_accounts_keys::Migration),
             Box::new(m20261123_000002_instances::Migration),
             Box::new(m20261123_000003_chat::Migration),
+            Box::new(m20261123_000004_desktop::Migration),
         ]
     }
 }

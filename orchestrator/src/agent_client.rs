@@ -44,7 +44,15 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let io: Box<dyn Io> = match addr {
+    let io = connect(addr).await?;
+    http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| AgentUnreachable(e.to_string()))
+}
+
+/// A fresh byte stream to the agent.
+pub async fn connect(addr: &AgentAddr) -> Result<Box<dyn Io>, AgentUnreachable> {
+    Ok(match addr {
         AgentAddr::Unix(path) => Box::new(
             tokio::net::UnixStream::connect(path)
                 .await
@@ -57,10 +65,7 @@ where
             let _ = s.set_nodelay(true);
             Box::new(s)
         }
-    };
-    http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| AgentUnreachable(e.to_string()))
+    })
 }
 
 /// Any byte stream we can speak HTTP over.
@@ -150,9 +155,12 @@ pub async fn accepts_token(endpoint: &AgentEndpoint, deadline: Duration) -> bool
     matches!(tokio::time::timeout(deadline, call).await, Ok(Some(s)) if s != hyper::StatusCode::UNAUTHORIZED)
 }
 
-/// The gateway's state as the agent reports it (`None` if the agent does not answer in 2 s).
-pub async fn gateway_status(endpoint: &AgentEndpoint) -> Option<protocol::GatewayStatus> {
-    let req = request(endpoint, "GET", protocol::routes::GATEWAY)
+/// `GET path` on the agent as JSON, with a 2 s deadline; `None` on any failure.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    endpoint: &AgentEndpoint,
+    path: &str,
+) -> Option<T> {
+    let req = request(endpoint, "GET", path)
         .body(Full::new(Bytes::new()))
         .ok()?;
     let call = async {
@@ -167,4 +175,14 @@ pub async fn gateway_status(endpoint: &AgentEndpoint) -> Option<protocol::Gatewa
         .await
         .ok()
         .flatten()
+}
+
+/// The OpenClaw gateway's state (`GET /gateway`), if the agent answers.
+pub async fn gateway_status(endpoint: &AgentEndpoint) -> Option<protocol::GatewayStatus> {
+    get_json(endpoint, protocol::routes::GATEWAY).await
+}
+
+/// The virtual desktop's state (`GET /desktop`), if the agent answers.
+pub async fn desktop_status(endpoint: &AgentEndpoint) -> Option<protocol::DesktopStatus> {
+    get_json(endpoint, protocol::routes::DESKTOP).await
 }

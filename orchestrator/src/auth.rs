@@ -187,6 +187,111 @@ impl FromRequest for Admin {
     }
 }
 
+/// What [`Cipher::derive`](crate::crypto::Cipher::derive) calls the key of websocket tokens.
+const WS_TOKEN_PURPOSE: &str = "websocket token v1";
+
+/// A token that opens the websockets (`terminal/ws`, `vnc/ws`) of one instance until it
+/// expires, for browsers, which cannot set an `Authorization` header on a websocket. It is
+/// sealed with a key derived from the service key (so it cannot be forged or read), names the
+/// instance and its account, and is checked on every use: a token for another instance, an
+/// expired one, or a forged one is `401`.
+pub fn mint_ws_token(
+    state: &AppState,
+    owner: &Owner,
+    instance: uuid::Uuid,
+) -> (String, chrono::DateTime<Utc>) {
+    let ttl = i64::try_from(state.settings.console.ws_token_ttl_s).unwrap_or(300);
+    let expires = Utc::now() + chrono::Duration::seconds(ttl);
+    let mut payload = Vec::with_capacity(40);
+    payload.extend_from_slice(instance.as_bytes());
+    payload.extend_from_slice(owner.id().as_bytes());
+    payload.extend_from_slice(&expires.timestamp().to_be_bytes());
+    let token = state.cipher.derive(WS_TOKEN_PURPOSE).seal(&payload);
+    (token, expires)
+}
+
+/// The (instance, account) a token is good for, if it is genuine and unexpired.
+fn open_ws_token(state: &AppState, token: &str) -> Option<(uuid::Uuid, uuid::Uuid)> {
+    let payload = state.cipher.derive(WS_TOKEN_PURPOSE).open(token).ok()?;
+    if payload.len() != 40 {
+        return None;
+    }
+    let instance = uuid::Uuid::from_slice(&payload[..16]).ok()?;
+    let account = uuid::Uuid::from_slice(&payload[16..32]).ok()?;
+    let expires = i64::from_be_bytes(payload[32..40].try_into().ok()?);
+    (Utc::now().timestamp() < expires).then_some((instance, account))
+}
+
+/// The caller of a websocket route: an API key (`Authorization: Bearer`, any of the account's
+/// instances) or a websocket token (`?token=` from `vnc-url`, its instance only).
+#[derive(Debug, Clone)]
+pub struct WsCaller {
+    pub owner: Owner,
+    /// Set for a token: the only instance it opens.
+    only: Option<uuid::Uuid>,
+}
+
+impl WsCaller {
+    /// `401` unless this caller may open `instance`'s websockets (ownership is checked by the
+    /// lookup that follows, scoped to [`WsCaller::owner`]).
+    pub fn check(&self, instance: uuid::Uuid) -> Result<(), ApiError> {
+        match self.only {
+            Some(only) if only != instance => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "this websocket token is for another instance",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+impl FromRequest for WsCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if req.headers().contains_key("authorization") {
+                let caller = authenticate(req).await?;
+                return Ok(WsCaller {
+                    owner: caller.owner,
+                    only: None,
+                });
+            }
+            let token = web::Query::<TokenQuery>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.into_inner().token);
+            let Some(token) = token else {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "missing credentials: send `Authorization: Bearer <key>`, or `?token=` \
+                     from GET /api/instances/{id}/vnc-url",
+                ));
+            };
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
+            let (instance, account) = open_ws_token(&state, &token).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "invalid or expired websocket token: get a fresh one from vnc-url",
+                )
+            })?;
+            Ok(WsCaller {
+                owner: Owner::from_authenticated(account),
+                only: Some(instance),
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use crate::settings::Secret;
 /// Encrypts and decrypts tenant secrets.
 pub struct Cipher {
     aead: ChaCha20Poly1305,
+    key: [u8; 32],
 }
 
 impl Cipher {
@@ -37,34 +38,60 @@ impl Cipher {
         let bytes: [u8; 32] = from_hex(&hex)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| anyhow::anyhow!("secret_key must be 64 hex digits (32 bytes)"))?;
-        Ok(Cipher {
-            aead: ChaCha20Poly1305::new(&Key::from(bytes)),
-        })
+        Ok(Cipher::from_key(bytes))
+    }
+
+    fn from_key(key: [u8; 32]) -> Cipher {
+        Cipher {
+            aead: ChaCha20Poly1305::new(&Key::from(key)),
+            key,
+        }
+    }
+
+    /// A cipher with a key of its own for `purpose`, derived from this one, so what one
+    /// purpose seals can never be opened as another's (a sealed token is not a stored secret).
+    pub fn derive(&self, purpose: &str) -> Cipher {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"ocaas key derivation v1\0");
+        h.update(purpose.as_bytes());
+        h.update([0]);
+        h.update(self.key);
+        Cipher::from_key(h.finalize().into())
     }
 
     pub fn encrypt(&self, plaintext: &str) -> String {
+        self.seal(plaintext.as_bytes())
+    }
+
+    pub fn decrypt(&self, stored: &str) -> anyhow::Result<Secret> {
+        let pt = self.open(stored)?;
+        Ok(Secret::new(String::from_utf8(pt)?))
+    }
+
+    /// hex(nonce ‖ ciphertext ‖ tag) of `plaintext`.
+    pub fn seal(&self, plaintext: &[u8]) -> String {
         let nonce: [u8; 12] = rand::rng().random();
         let ct = self
             .aead
-            .encrypt(&Nonce::from(nonce), plaintext.as_bytes())
+            .encrypt(&Nonce::from(nonce), plaintext)
             .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory input");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         to_hex(&out)
     }
 
-    pub fn decrypt(&self, stored: &str) -> anyhow::Result<Secret> {
-        let raw = from_hex(stored).ok_or_else(|| anyhow::anyhow!("stored secret is not hex"))?;
+    /// The plaintext of what [`Cipher::seal`] made with this key; an error for anything else.
+    pub fn open(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
+        let raw = from_hex(sealed).ok_or_else(|| anyhow::anyhow!("sealed value is not hex"))?;
         if raw.len() < 12 + 16 {
-            anyhow::bail!("stored secret is too short");
+            anyhow::bail!("sealed value is too short");
         }
         let (nonce, ct) = raw.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().expect("split at 12");
-        let pt = self
-            .aead
+        self.aead
             .decrypt(&Nonce::from(nonce), ct)
-            .map_err(|_| anyhow::anyhow!("stored secret does not decrypt with this key"))?;
-        Ok(Secret::new(String::from_utf8(pt)?))
+            .map_err(|_| anyhow::anyhow!("sealed value does not open with this key"))
     }
 }
 

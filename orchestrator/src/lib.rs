@@ -17,3 +17,4 @@ pub mod startup;
 pub mod store;
 pub mod sys;
 pub mod telemetry;
+pub mod ws_relay;

@@ -85,6 +85,27 @@ pub struct Settings {
     pub secret_key: Option<Secret>,
     pub model: ModelSettings,
     pub chat: ChatSettings,
+    pub console: ConsoleSettings,
+}
+
+/// The web console and the browser-facing websocket tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSettings {
+    /// The directory served at `/console` (its `console/`) and `/vendor` (its `vendor/`);
+    /// default: `web-static` in the working directory, else next to the binary's checkout.
+    pub static_dir: Option<PathBuf>,
+    /// How long a websocket token from `vnc-url` is accepted, seconds.
+    pub ws_token_ttl_s: u64,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            static_dir: None,
+            ws_token_ttl_s: 300,
+        }
+    }
 }
 
 /// The default model provider (OpenAI-compatible). With no `base_url`, the service starts its
@@ -179,6 +200,7 @@ impl Default for Settings {
             secret_key: None,
             model: ModelSettings::default(),
             chat: ChatSettings::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct AppState {
     pub reconciled: AtomicBool,
     /// Recently authenticated API keys.
     pub keys: crate::auth::KeyCache,
+    /// Cancelled when shutdown begins: long-lived connections (websocket relays) end at
+    /// once instead of holding the graceful stop open until its timeout.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// A bound, not yet running server.
@@ -125,6 +128,7 @@ impl Application {
             sandbox_description,
             reconciled: AtomicBool::new(false),
             keys: Default::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         });
 
         let reconcile_state = state.clone();
@@ -156,6 +160,8 @@ impl Application {
                 .default_service(sandbox_agent::http::default_service())
         })
         .shutdown_timeout(settings.shutdown_timeout_s)
+        // Signals are ours (see `run_until_stopped`), so websockets can be told first.
+        .disable_signals()
         // Drop a handler when its client goes away, so relayed work is cancelled with it.
         .h1_allow_half_closed(false)
         .listen(listener)?
@@ -187,11 +193,34 @@ impl Application {
     /// Serve until SIGINT/SIGTERM (graceful: in-flight requests get `shutdown_timeout_s`),
     /// then let the runtime decide what happens to sandboxes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let res = self.server.await;
+        let handle = self.server.handle();
+        let mut server = std::pin::pin!(self.server);
+        let res = tokio::select! {
+            res = &mut server => res,
+            signal = shutdown_signal() => {
+                tracing::info!(signal = signal?, "shutting down");
+                // Websocket relays close their clients (1001) and let go of the sandboxes'
+                // terminals, which stay reattachable; then in-flight requests finish.
+                self.state.shutdown.cancel();
+                let ((), res) = tokio::join!(handle.stop(true), &mut server);
+                res
+            }
+        };
         self.state.manager.runtime().shutdown().await;
         tracing::info!("orchestrator stopped");
         res
     }
+}
+
+/// Wait for SIGTERM or SIGINT; returns the signal's name.
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }
 
 /// On first start with an empty database, create the admin account and its key. A random

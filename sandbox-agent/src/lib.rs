@@ -8,6 +8,7 @@
 //! - [`gateway`]: the OpenClaw gateway: its config file, its supervisor ([`Gateway`]), and
 //!   [`gateway::launch`], which starts it together with the model forwarder.
 //! - [`pty`]: interactive terminals (`GET /pty`, a websocket) and their registry.
+//! - [`desktop`]: the virtual desktop (Xvfb, openbox, xterm, x11vnc) and `GET /vnc`.
 //! - [`model_forward`]: the gateway's model provider on loopback, forwarding every model call
 //!   over a unix socket to the orchestrator (which holds the real provider and key).
 //!
@@ -23,6 +24,7 @@ pub mod server;
 mod services;
 
 pub use server::{AgentConfig, AgentState, Listen, RunningAgent, TOKEN_ENV, run, start};
+pub use services::desktop::Desktop;
 pub use services::gateway::{Gateway, GatewaySettings, LaunchedGateway};
 pub use services::pty::Terminals;
-pub use services::{gateway, model_forward, pty};
+pub use services::{desktop, gateway, model_forward, pty};

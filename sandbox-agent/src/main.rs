@@ -52,6 +52,10 @@ struct Cli {
     /// processes are killed.
     #[arg(long, env = "OCAAS_AGENT_PTY_GRACE_SECS", default_value_t = limits::PTY_DEFAULT_GRACE_SECS)]
     pty_grace_secs: u64,
+    /// Start the virtual desktop (Xvfb, window manager, x11vnc on loopback) with the agent
+    /// instead of on the first `GET /vnc` or `POST /desktop`.
+    #[arg(long, env = "OCAAS_AGENT_DESKTOP")]
+    desktop: bool,
 }
 
 fn read_token(token_file: Option<&PathBuf>) -> anyhow::Result<String> {
@@ -112,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
         .map_or_else(Gateway::disabled, |l| l.gateway.clone());
     let config = AgentConfig::new(cli.workspace, token)
         .with_gateway(gateway)
-        .with_pty_grace(std::time::Duration::from_secs(cli.pty_grace_secs));
+        .with_pty_grace(std::time::Duration::from_secs(cli.pty_grace_secs))
+        .with_desktop_at_start(cli.desktop);
     let result = sandbox_agent::run(&cli.listen, config).await;
     // `run` already stopped the gateway; this also covers a failed start of the API.
     if let Some(launched) = launched {

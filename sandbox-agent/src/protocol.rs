@@ -39,6 +39,12 @@ pub mod routes {
     /// `/api/instances/{id}/terminal/ws`). Query: [`super::PtyQuery`]; frames: see
     /// [`super::PtyServerFrame`].
     pub const PTY: &str = "/pty";
+    /// `GET`: the virtual desktop's state ([`super::DesktopStatus`]); `POST`: start it if it
+    /// is not running and answer with its state once it accepts VNC connections.
+    pub const DESKTOP: &str = "/desktop";
+    /// `GET` with a websocket upgrade: the desktop's RFB (VNC) stream, byte for byte (customer
+    /// route `/api/instances/{id}/vnc/ws`). Starts the desktop first if needed.
+    pub const VNC: &str = "/vnc";
 }
 
 /// Fixed addresses inside a sandbox's own network namespace (only `lo`), so fixed ports
@@ -346,6 +352,23 @@ pub enum PtyServerFrame {
     Exit { code: i32 },
     /// `{"type":"error","message":"..."}`: a text frame from the client was not understood.
     Error { message: String },
+}
+
+/// `GET /desktop`: the sandbox's virtual desktop (Xvfb, a window manager and an xterm, shown
+/// by x11vnc on the sandbox's loopback).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DesktopStatus {
+    /// `off` (never started, or stopped), `starting`, `running`, or `failed` (see `reason`).
+    pub state: String,
+    /// Screen size in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// How long the last start took, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_ms: Option<u64>,
+    /// Why the last start failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The close reason sent (with code 1000) to a client whose terminal another client attached to.

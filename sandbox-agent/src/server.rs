@@ -21,6 +21,7 @@ use crate::{
     http::{self, error_response},
     protocol::{AUTHORIZATION, ErrorCode, OPEN_PATHS, limits, routes},
     services::{
+        desktop::{self, Desktop},
         exec, files,
         gateway::Gateway,
         gateway::routes as gateway_routes,
@@ -53,6 +54,10 @@ pub struct AgentConfig {
     /// How long a terminal (`GET /pty`) whose connection dropped waits for a reattach before
     /// its processes are killed (default [`limits::PTY_DEFAULT_GRACE_SECS`]).
     pub pty_grace: Duration,
+    /// The virtual desktop's screen size (width, height).
+    pub desktop_size: (u32, u32),
+    /// Start the desktop with the agent instead of on first use.
+    pub desktop_at_start: bool,
 }
 
 impl AgentConfig {
@@ -64,7 +69,16 @@ impl AgentConfig {
             started: Instant::now(),
             gateway: Gateway::disabled(),
             pty_grace: Duration::from_secs(limits::PTY_DEFAULT_GRACE_SECS),
+            desktop_size: (desktop::DEFAULT_WIDTH, desktop::DEFAULT_HEIGHT),
+            desktop_at_start: false,
         }
+    }
+
+    /// Start the virtual desktop with the agent (else on first use).
+    #[must_use]
+    pub fn with_desktop_at_start(mut self, yes: bool) -> Self {
+        self.desktop_at_start = yes;
+        self
     }
 
     /// Keep detached terminals for `grace` (see [`AgentConfig::pty_grace`]).
@@ -91,6 +105,8 @@ impl fmt::Debug for AgentConfig {
             .field("started", &self.started)
             .field("gateway", &self.gateway)
             .field("pty_grace", &self.pty_grace)
+            .field("desktop_size", &self.desktop_size)
+            .field("desktop_at_start", &self.desktop_at_start)
             .finish()
     }
 }
@@ -102,6 +118,8 @@ pub struct AgentState {
     pub(crate) gateway: Gateway,
     /// The open terminals of `GET /pty`.
     pub(crate) terminals: Terminals,
+    /// The virtual desktop of `GET /vnc`.
+    pub(crate) desktop: Desktop,
     /// The exact `Authorization` header value accepted.
     expected_authorization: Vec<u8>,
 }
@@ -121,7 +139,10 @@ impl AgentState {
                 format!("workspace {}: {e}", config.workspace.display()),
             )
         })?;
+        let (width, height) = config.desktop_size;
+        let desktop = Desktop::new(workspace.root(), width, height);
         Ok(AgentState {
+            desktop,
             workspace,
             started: config.started,
             gateway: config.gateway,
@@ -177,6 +198,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(routes::GATEWAY).get(gateway_routes::status))
         .service(resource(routes::GATEWAY_CHAT).post(gateway_routes::chat))
         .service(resource(routes::PTY).get(pty::pty))
+        .service(
+            resource(routes::DESKTOP)
+                .get(desktop::status)
+                .post(desktop::start),
+        )
+        .service(resource(routes::VNC).get(desktop::vnc))
         .default_service(http::default_service());
 }
 
@@ -275,13 +302,23 @@ pub struct RunningAgent {
     pub server: Server,
     /// The open terminals; [`Terminals::kill_all`] once the server stopped ([`run`] does).
     pub terminals: Terminals,
+    /// The virtual desktop; [`Desktop::stop`] once the server stopped ([`run`] does).
+    pub desktop: Desktop,
 }
 
 /// Bind `listen` and build the server. It serves once awaited or spawned (inside a Tokio
 /// runtime) until `server.handle().stop(..)`; signals are not handled here (see [`run`]).
 pub fn start(listen: &Listen, config: AgentConfig) -> io::Result<RunningAgent> {
+    let desktop_at_start = config.desktop_at_start;
     let state = web::Data::new(AgentState::new(config)?);
     let terminals = state.terminals.clone();
+    let desktop = state.desktop.clone();
+    if desktop_at_start {
+        let desktop = desktop.clone();
+        tokio::spawn(async move {
+            let _ = desktop.ensure().await;
+        });
+    }
     tracing::info!(workspace = %state.workspace.root().display(), %listen, "starting agent");
     let server = HttpServer::new(move || app(state.clone()))
         .workers(WORKERS)
@@ -308,22 +345,25 @@ pub fn start(listen: &Listen, config: AgentConfig) -> io::Result<RunningAgent> {
         tcp_addrs,
         server: server.run(),
         terminals,
+        desktop,
     })
 }
 
 /// Serve until SIGTERM or SIGINT, then shut down: the HTTP server stops gracefully while the
 /// gateway (`config.gateway`) is stopped — SIGTERM to its process group, SIGKILL after 10 s —
 /// and this returns only once both are done, so no gateway process outlives the agent. Every
-/// terminal's processes are killed too.
+/// terminal's and desktop process is killed too.
 pub async fn run(listen: &Listen, config: AgentConfig) -> io::Result<()> {
     let gateway = config.gateway.clone();
     let running = start(listen, config)?;
     let handle = running.server.handle();
     let terminals = running.terminals;
+    let desktop = running.desktop;
     let mut server = std::pin::pin!(running.server);
     tokio::select! {
         result = &mut server => {
             terminals.kill_all();
+            desktop.stop().await;
             gateway.shutdown().await;
             result
         }
@@ -336,6 +376,7 @@ pub async fn run(listen: &Listen, config: AgentConfig) -> io::Result<()> {
             };
             let ((), result) = tokio::join!(gateway.shutdown(), stop_server);
             terminals.kill_all();
+            desktop.stop().await;
             tracing::info!("agent stopped");
             result
         }

@@ -4,6 +4,8 @@
 mod common;
 #[path = "api/confinement.rs"]
 mod confinement;
+#[path = "api/desktop.rs"]
+mod desktop;
 #[path = "api/exec.rs"]
 mod exec;
 #[path = "api/files.rs"]

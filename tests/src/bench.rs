@@ -5,7 +5,9 @@
 //! 2. exec `true`: p50/p99 through the orchestrator vs. straight to the agent's unix socket;
 //! 3. `files/read` of a 1 MB text file: p50 both ways;
 //! 4. `files/download` of a 100 MB file: throughput both ways;
-//! 5. chat, when OpenClaw is installed (a second server, with the real gateway, one instance):
+//! 5. terminals (`terminal/ws` vs the agent's `GET /pty`): keystroke echo round trip p50/p99
+//!    (one key, until readline echoes it) and bulk output throughput (`cat` of a ~100 MB file);
+//! 6. chat, when OpenClaw is installed (a second server, with the real gateway, one instance):
 //!    gateway boot (create → `gateway.state == "ready"`), the first turn after that, and sync
 //!    turn round trips through the orchestrator vs. straight to the gateway through the agent.
 //!    No provider is configured, so the model is the orchestrator's scripted stand-in.
@@ -22,12 +24,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use e2e::Server;
-use futures_util::StreamExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest as _},
+};
 
 /// Where `scripts/install-openclaw.sh` installs OpenClaw (as root).
 const OPENCLAW_DIR: &str = "/var/cache/ocaas/openclaw";
@@ -169,6 +175,100 @@ impl Direct {
         let resp = self.send(method, path, body).await?;
         Ok(resp.into_body().collect().await?.to_bytes())
     }
+}
+
+/// A terminal websocket straight to a sandbox agent's `GET /pty` over its unix socket.
+async fn agent_pty(
+    socket: &Path,
+    token: &str,
+) -> anyhow::Result<WebSocketStream<tokio::net::UnixStream>> {
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    let mut req = "ws://sandbox-agent/pty?cols=200&rows=50".into_client_request()?;
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (ws, _) = tokio_tungstenite::client_async(req, stream).await?;
+    Ok(ws)
+}
+
+/// The binary payload of the next message (empty for text frames); an error when closed.
+async fn pty_next<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<Bytes>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
+        .await
+        .context("terminal output timed out")?
+        .context("terminal closed")??;
+    match msg {
+        Message::Binary(b) => Ok(b),
+        Message::Close(c) => anyhow::bail!("terminal closed: {c:?}"),
+        _ => Ok(Bytes::new()),
+    }
+}
+
+/// Read until the output contains `needle` (checked across chunk boundaries); bytes read.
+async fn pty_until<S>(ws: &mut WebSocketStream<S>, needle: &[u8]) -> anyhow::Result<usize>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut tail: Vec<u8> = Vec::new();
+    let mut n = 0;
+    loop {
+        let chunk = pty_next(ws).await?;
+        n += chunk.len();
+        tail.extend_from_slice(&chunk);
+        if tail.windows(needle.len()).any(|w| w == needle) {
+            return Ok(n);
+        }
+        let keep = tail.len().saturating_sub(needle.len());
+        tail.drain(..keep);
+    }
+}
+
+async fn pty_send<S>(ws: &mut WebSocketStream<S>, input: &str) -> anyhow::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    ws.send(Message::binary(input.as_bytes().to_vec())).await?;
+    Ok(())
+}
+
+/// Wait for the shell: a marker echoed by a command.
+async fn pty_ready<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    pty_send(ws, "echo READY-$((20+1))\n").await?;
+    pty_until(ws, b"READY-21").await?;
+    Ok(())
+}
+
+/// One keystroke until readline echoes it; the line is cleared (Ctrl-U) every 50 keys.
+async fn pty_echo<S>(ws: &mut WebSocketStream<S>, i: usize) -> anyhow::Result<Duration>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if i % 50 == 49 {
+        pty_send(ws, "\u{15}").await?;
+        pty_send(ws, "echo CLEAR-$((30+3))\n").await?;
+        pty_until(ws, b"CLEAR-33").await?;
+    }
+    let t0 = Instant::now();
+    pty_send(ws, "x").await?;
+    pty_until(ws, b"x").await?;
+    Ok(t0.elapsed())
+}
+
+/// `cat cat.txt` until the end marker; (bytes, time).
+async fn pty_cat<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<(usize, Duration)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    pty_send(ws, "\u{15}clear\n").await?;
+    let t0 = Instant::now();
+    pty_send(ws, "cat cat.txt; echo CAT-$((40+2))\n").await?;
+    let n = pty_until(ws, b"CAT-42").await?;
+    Ok((n, t0.elapsed()))
 }
 
 /// One table row: a metric measured through the orchestrator and directly.
@@ -378,6 +478,49 @@ async fn sandbox_bench(args: &Args) -> anyhow::Result<()> {
         direct: format!("{:.0} MB/s", mbps(dir_best)),
         // For throughput, "orchestrator/direct" is the share of the direct speed it reaches.
         ratio: format!("{:.2}x", mbps(orch_best) / mbps(dir_best)),
+    });
+
+    // 5. Terminals: keystroke echo and bulk output, both ways.
+    let term_url = format!("{}?cols=200&rows=50", inst("/terminal/ws"));
+    let (mut orch_ws, _) = e2e::ws::connect(&term_url, Some(&k), None).await?;
+    let mut direct_ws = agent_pty(&s.agent_socket(&sandbox), token).await?;
+    let keys = args.iterations;
+    let (mut orch, mut dir) = (Vec::new(), Vec::new());
+    pty_ready(&mut orch_ws).await?;
+    pty_ready(&mut direct_ws).await?;
+    for i in 0..keys {
+        orch.push(pty_echo(&mut orch_ws, i).await?);
+        dir.push(pty_echo(&mut direct_ws, i).await?);
+    }
+    orch.sort();
+    dir.sort();
+    rows.push(latency_row(
+        &format!("terminal key echo p50 (n={keys})"),
+        pct(&orch, 50.0),
+        pct(&dir, 50.0),
+    ));
+    rows.push(latency_row(
+        &format!("terminal key echo p99 (n={keys})"),
+        pct(&orch, 99.0),
+        pct(&dir, 99.0),
+    ));
+    let made = s
+        .exec_req(
+            &k,
+            &id,
+            &json!({ "command": format!("head -c {} /dev/urandom | base64 > cat.txt", bytes * 3 / 4),
+                     "timeout_ms": 600000 }),
+        )
+        .await;
+    assert_eq!(made.expect(200)["exit_code"], 0, "{}", made.text);
+    let (orch_n, orch_t) = pty_cat(&mut orch_ws).await?;
+    let (dir_n, dir_t) = pty_cat(&mut direct_ws).await?;
+    let mbps = |n: usize, d: Duration| n as f64 / 1e6 / d.as_secs_f64();
+    rows.push(Row {
+        what: format!("terminal `cat` of {} MB", orch_n / 1_000_000),
+        orch: format!("{:.0} MB/s", mbps(orch_n, orch_t)),
+        direct: format!("{:.0} MB/s", mbps(dir_n, dir_t)),
+        ratio: format!("{:.2}x", mbps(orch_n, orch_t) / mbps(dir_n, dir_t)),
     });
 
     // The table.

@@ -23,6 +23,8 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+pub mod ws;
+
 /// How long the orchestrator may take to answer `/readyz` after it is launched.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an instance may take to become `ready`.

@@ -15,6 +15,8 @@
 //! | `bad_input::bad_input_is_rejected_cleanly`| (h) precise 4xx for bad requests, never 5xx    |
 //! | `disconnects::abandoned_calls_leave_nothing_behind` | hung-up uploads and execs leave nothing |
 //! | `secrets::secrets_never_leak`             | (j) model and API keys stay out of answers, logs, the DB and sandboxes |
+//! | `live::terminals_over_the_orchestrator`   | (k) terminal/ws: echo + exit status, resize, reattach, several at once |
+//! | `live::desktop_over_the_orchestrator`     | (k) vnc-url + vnc/ws: RFB handshake, non-blank frame; 401/404/409/400 |
 //!
 //! Needs: root (sandboxes are dropped to uid 10001), bubblewrap, and the workspace binaries
 //! built (`cargo build --workspace`; or point `OCAAS_BIN_DIR` at them). Set
@@ -52,3 +54,7 @@ mod disconnects;
 
 #[path = "e2e/secrets.rs"]
 mod secrets;
+
+#[path = "e2e/live.rs"]
+mod live;
+

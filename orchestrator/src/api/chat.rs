@@ -411,5 +411,7 @@ async fn events(
             return Some((Ok::<_, std::convert::Infallible>(frame), (live, high)));
         }
     });
-    Ok(sse_response().streaming(head.chain(tail)))
+    // Ends when the service shuts down; the client resumes with `Last-Event-ID`.
+    let until_shutdown = state.shutdown.clone().cancelled_owned();
+    Ok(sse_response().streaming(head.chain(tail).take_until(until_shutdown)))
 }

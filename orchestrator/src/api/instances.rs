@@ -60,6 +60,8 @@ pub struct InstanceView {
     pub status_reason: Option<String>,
     /// The sandbox serving this instance (changes on every start).
     pub sandbox_id: Option<String>,
+    /// The virtual desktop starts with the sandbox (else on the first `vnc-url` or `vnc/ws`).
+    pub desktop: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -72,6 +74,7 @@ impl From<instance::Model> for InstanceView {
             status: m.status,
             status_reason: m.status_reason,
             sandbox_id: m.sandbox_id,
+            desktop: m.desktop,
             created_at: timestamp(&m.created_at),
             updated_at: timestamp(&m.updated_at),
         }
@@ -113,6 +116,9 @@ pub struct StatusView {
     /// The OpenClaw gateway inside the sandbox (`booting`, `ready`, `crashed` with reason…),
     /// when the instance is ready.
     pub gateway: Option<sandbox_agent::protocol::GatewayStatus>,
+    /// The virtual desktop (`off` until first used, unless created with `"desktop": true`;
+    /// `running`, `failed` with reason), when the instance is ready.
+    pub desktop: Option<sandbox_agent::protocol::DesktopStatus>,
     /// Model tokens this instance has used.
     pub usage: UsageView,
     /// Every status change, oldest first.
@@ -138,6 +144,10 @@ pub struct CreateInstanceRequest {
     pub instructions: Option<String>,
     /// Bring your own model provider (OpenAI-compatible) instead of the service default.
     pub provider: Option<ProviderRequest>,
+    /// Start the virtual desktop with the sandbox, so the first `vnc/ws` connects at once
+    /// (default `false`: it starts on first use, in about a second).
+    #[serde(default)]
+    pub desktop: bool,
 }
 
 /// A tenant's own model provider. The key is encrypted at rest and never shown again, nor
@@ -255,6 +265,7 @@ async fn create(
             .unwrap_or_default()
             .to_owned(),
         instructions: req.instructions,
+        desktop: req.desktop,
         ..Default::default()
     };
     if let Some(p) = &req.provider {
@@ -333,12 +344,16 @@ async fn status(
         .into_iter()
         .map(Into::into)
         .collect();
-    let gateway = match state.manager.serving_endpoint(id) {
-        Some(ep) if m.status == "ready" => crate::agent_client::gateway_status(&ep).await,
-        _ => None,
+    let (gateway, desktop) = match state.manager.serving_endpoint(id) {
+        Some(ep) if m.status == "ready" => tokio::join!(
+            crate::agent_client::gateway_status(&ep),
+            crate::agent_client::desktop_status(&ep)
+        ),
+        _ => (None, None),
     };
     Ok(HttpResponse::Ok().json(StatusView {
         gateway,
+        desktop,
         usage: UsageView {
             input_tokens: m.tokens_in,
             output_tokens: m.tokens_out,

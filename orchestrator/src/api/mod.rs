@@ -2,8 +2,10 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod console;
 pub mod files;
 pub mod instances;
+pub mod live;
 pub mod meta;
 
 use actix_web::web;
@@ -15,6 +17,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     instances::configure(cfg);
     chat::configure(cfg);
     files::configure(cfg);
+    live::configure(cfg);
+    console::configure(cfg);
 }
 
 /// Timestamps as the seed shows them: `2026-03-20T18:22:54.000Z`.

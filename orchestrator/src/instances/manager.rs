@@ -176,12 +176,12 @@ impl InstanceManager {
         // The instance may have been stopped or deleted while this task waited for the lock.
         // Only the sandbox the database names as current may come up, so racing lifecycle
         // calls can never leave two sandboxes serving one instance.
-        let account_id = match self.store.get_instance_all_owners(id).await {
+        let (account_id, desktop) = match self.store.get_instance_all_owners(id).await {
             Ok(Some(m))
                 if m.desired_state == DESIRED_RUNNING
                     && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) =>
             {
-                m.account_id
+                (m.account_id, m.desktop)
             }
             _ => return,
         };
@@ -189,6 +189,7 @@ impl InstanceManager {
         let spec = SandboxSpec {
             instance_id: id,
             sandbox_id: sandbox_id.clone(),
+            desktop,
         };
         match self.runtime.start(&spec).await {
             Ok(endpoint) => {

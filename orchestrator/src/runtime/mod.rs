@@ -23,6 +23,8 @@ pub struct SandboxSpec {
     pub instance_id: Uuid,
     /// Fresh for every start; names the sandbox in the runtime.
     pub sandbox_id: String,
+    /// Start the virtual desktop with the sandbox.
+    pub desktop: bool,
 }
 
 /// Where a sandbox's agent listens.

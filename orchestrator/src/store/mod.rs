@@ -42,6 +42,7 @@ pub struct NewInstance {
     pub model_base_url: Option<String>,
     pub model_id: Option<String>,
     pub model_api_key_enc: Option<String>,
+    pub desktop: bool,
 }
 
 /// Handle to the database.
@@ -228,6 +229,7 @@ impl Store {
             model_api_key_enc: Set(new.model_api_key_enc),
             tokens_in: Set(0),
             tokens_out: Set(0),
+            desktop: Set(new.desktop),
         }
         .insert(&txn)
         .await?;

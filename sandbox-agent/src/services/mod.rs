@@ -1,6 +1,7 @@
 //! Route handlers and the filesystem / process logic behind them.
 
 pub(crate) mod base64;
+pub mod desktop;
 pub(crate) mod exec;
 pub(crate) mod files;
 pub mod gateway;

@@ -658,7 +658,11 @@ async fn serve(
                     }
                 }
                 Some(Ok(AggregatedMessage::Text(text))) => {
-                    if let Err(message) = control(terminal, &text)
+                    let result = control(terminal, &text);
+                    if let Err(message) = &result {
+                        tracing::warn!(session = terminal.id, %message, "ignoring a control frame");
+                    }
+                    if let Err(message) = result
                         && send_json(&mut session, &PtyServerFrame::Error { message })
                             .await
                             .is_err()

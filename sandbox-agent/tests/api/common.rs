@@ -14,6 +14,8 @@ pub struct Agent {
     pub client: reqwest::Client,
     pub ws: tempfile::TempDir,
     pub terminals: sandbox_agent::Terminals,
+    /// Call [`sandbox_agent::Desktop::stop`] at the end of a test that used it.
+    pub desktop: sandbox_agent::Desktop,
     handle: ServerHandle,
 }
 
@@ -54,6 +56,7 @@ pub async fn spawn_agent_with(configure: impl FnOnce(AgentConfig) -> AgentConfig
         client: new_client(),
         ws,
         terminals: running.terminals,
+        desktop: running.desktop,
         handle,
     }
 }

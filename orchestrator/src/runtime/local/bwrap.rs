@@ -19,6 +19,7 @@ const ETC_ALLOW: &[&str] = &[
     "ca-certificates",
     "ca-certificates.conf",
     "debian_version",
+    "fonts",
     "gai.conf",
     "host.conf",
     "hosts",
@@ -38,6 +39,8 @@ const ETC_ALLOW: &[&str] = &[
     "ssl",
     "terminfo",
     "timezone",
+    "X11",
+    "xdg",
 ];
 
 /// Where things appear inside the sandbox.

@@ -265,6 +265,9 @@ impl LocalRuntime {
                 .current_dir("/")
                 .stdin(stdin);
         }
+        if spec.desktop {
+            cmd.arg("--desktop");
+        }
         cmd.stdout(log.try_clone().map_err(io)?)
             .stderr(log)
             // Own process group: a Ctrl-C aimed at the orchestrator does not reach sandboxes.

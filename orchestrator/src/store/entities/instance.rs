@@ -27,6 +27,8 @@ pub struct Model {
     /// Model tokens used by this instance, as reported by the provider.
     pub tokens_in: i64,
     pub tokens_out: i64,
+    /// Start the virtual desktop with every sandbox (else on first use).
+    pub desktop: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
