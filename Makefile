@@ -6,14 +6,16 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/ocaas-target
 BIN := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: all deps build run test lint unit-test bench fmt clean-data pg-start pg-stop
+.PHONY: all deps build run test lint unit-test bench fmt clean-data pg-start pg-stop fuzz-api
 
 all: build
 
-## Debian packages, Node 24 and the pinned OpenClaw gateway (idempotent, quick when present).
+## Debian packages, Node 24, the pinned OpenClaw gateway, and the console's browser libraries
+## (xterm.js, noVNC) from npm (idempotent, quick when present).
 deps:
 	@scripts/deps.sh
 	@scripts/install-openclaw.sh
+	@scripts/vendor-web.sh
 
 build: deps
 	$(CARGO) build --workspace --all-targets
@@ -42,6 +44,12 @@ test: deps lint
 bench: deps
 	$(CARGO) build --release -p orchestrator -p sandbox-agent -p e2e
 	OCAAS_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/ocaas-bench $(ARGS)
+
+## schemathesis (PyPI, cached venv) against the live service's OpenAPI spec: no 5xx, every
+## response as documented. `make fuzz-api ARGS="--max-examples 200"` for a longer run.
+fuzz-api: deps
+	$(CARGO) build -p orchestrator -p sandbox-agent
+	scripts/fuzz-api.sh $(ARGS)
 
 clean-data:
 	rm -rf ./data

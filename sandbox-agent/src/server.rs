@@ -374,9 +374,11 @@ pub async fn run(listen: &Listen, config: AgentConfig) -> io::Result<()> {
                 let ((), result) = tokio::join!(handle.stop(true), &mut server);
                 result
             };
-            let ((), result) = tokio::join!(gateway.shutdown(), stop_server);
+            // Terminals and the desktop first: their websockets end with them (the shell's
+            // exit frame, x11vnc's EOF), so the graceful stop does not wait on open sockets.
             terminals.kill_all();
-            desktop.stop().await;
+            let ((), (), result) =
+                tokio::join!(gateway.shutdown(), desktop.stop(), stop_server);
             tracing::info!("agent stopped");
             result
         }

@@ -60,6 +60,46 @@ pub fn orchestrator_bin() -> PathBuf {
     bin
 }
 
+/// The OpenClaw install `make` provides (`scripts/install-openclaw.sh`): `$OCAAS_OPENCLAW_DIR`,
+/// else `/var/cache/ocaas/openclaw`. `None` (with a loud note) when missing, unless
+/// `OCAAS_REQUIRE_OPENCLAW` is set (as `make test` does): then a missing install fails.
+pub fn openclaw_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(
+        std::env::var("OCAAS_OPENCLAW_DIR").unwrap_or_else(|_| "/var/cache/ocaas/openclaw".into()),
+    );
+    if dir.join("app/node_modules/openclaw/openclaw.mjs").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("OCAAS_REQUIRE_OPENCLAW").is_err(),
+        "OCAAS_REQUIRE_OPENCLAW is set but OpenClaw is not installed in {}",
+        dir.display()
+    );
+    eprintln!("SKIPPED: OpenClaw is not installed; run `make test`");
+    None
+}
+
+/// A Node.js binary: the Node 24 `make` installs with OpenClaw, else `node` on `PATH`.
+pub fn node_bin() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("OCAAS_OPENCLAW_DIR").unwrap_or_else(|_| "/var/cache/ocaas/openclaw".into()),
+    );
+    let bundled = dir.join("node/bin/node");
+    if bundled.exists() {
+        bundled
+    } else {
+        PathBuf::from("node")
+    }
+}
+
+/// The repository's root (for scripts and fixtures the tests run).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
 /// A free TCP port on 127.0.0.1 (bind port 0, read it, let it go).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -17,6 +17,8 @@
 //! | `secrets::secrets_never_leak`             | (j) model and API keys stay out of answers, logs, the DB and sandboxes |
 //! | `live::terminals_over_the_orchestrator`   | (k) terminal/ws: echo + exit status, resize, reattach, several at once |
 //! | `live::desktop_over_the_orchestrator`     | (k) vnc-url + vnc/ws: RFB handshake, non-blank frame; 401/404/409/400 |
+//! | `bundle::the_served_client_drives_the_service` | (m) the agent bundle as served; its client runs the whole flow, chat included |
+//! | `console::console_in_a_browser`           | (l) the web console in headless Chromium: sign-in, files, terminal, desktop |
 //!
 //! Needs: root (sandboxes are dropped to uid 10001), bubblewrap, and the workspace binaries
 //! built (`cargo build --workspace`; or point `OCAAS_BIN_DIR` at them). Set
@@ -58,3 +60,8 @@ mod secrets;
 #[path = "e2e/live.rs"]
 mod live;
 
+#[path = "e2e/bundle.rs"]
+mod bundle;
+
+#[path = "e2e/console.rs"]
+mod console;

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt as _, Full};
 use sandbox_agent::protocol::{DesktopStatus, routes};
 use serde::Serialize;
 
-use super::{parse_id, timestamp};
+use super::{origin, parse_id, timestamp};
 use crate::agent_client;
 use crate::auth::{Caller, WsCaller, mint_ws_token};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         |path: &str| web::resource(path).default_service(sandbox_agent::http::method_not_allowed());
     cfg.service(resource("/api/instances/{id}/terminal/ws").route(web::get().to(terminal)))
         .service(resource("/api/instances/{id}/vnc-url").route(web::get().to(vnc_url)))
+        .service(resource("/api/instances/{id}/ws-token").route(web::post().to(ws_token)))
         .service(resource("/api/instances/{id}/vnc/ws").route(web::get().to(vnc)));
 }
 
@@ -121,8 +122,7 @@ async fn vnc_url(
     let endpoint = state.manager.endpoint(&caller.owner, id).await?;
     let desktop = start_desktop(&endpoint).await?;
     let (token, expires) = mint_ws_token(&state, &caller.owner, id);
-    let info = req.connection_info();
-    let origin = format!("{}://{}", info.scheme(), info.host());
+    let origin = origin(&req);
     let ws_origin = origin.replacen("http", "ws", 1);
     Ok(HttpResponse::Ok().json(VncUrlView {
         url: format!("{origin}/console/desktop.html?instance={id}&token={token}"),
@@ -130,6 +130,40 @@ async fn vnc_url(
         token,
         expires_at: timestamp(&expires),
         desktop,
+    }))
+}
+
+/// `POST .../ws-token`: a websocket token without a URL.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WsTokenView {
+    /// Opens this instance's `terminal/ws` and `vnc/ws` as `?token=` until `expiresAt`.
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// `POST /api/instances/{id}/ws-token`: a short-lived token (default 5 minutes) that opens this
+/// instance's websockets (`terminal/ws`, `vnc/ws`) as `?token=`, for browsers, which cannot
+/// send an `Authorization` header on a websocket. Unlike `vnc-url` it starts nothing. The
+/// instance need not be running (the websocket itself then answers `409`).
+///
+/// Errors: `404`.
+#[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
+async fn ws_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path, "instance")?;
+    state
+        .store
+        .get_instance(&caller.owner, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance"))?;
+    let (token, expires) = mint_ws_token(&state, &caller.owner, id);
+    Ok(HttpResponse::Ok().json(WsTokenView {
+        token,
+        expires_at: timestamp(&expires),
     }))
 }
 

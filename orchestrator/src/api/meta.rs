@@ -48,6 +48,10 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
             "max_instances_per_account": state.settings.limits.max_instances_per_account,
             "exec_max_timeout_ms": sandbox_agent::protocol::limits::EXEC_MAX_TIMEOUT_MS,
             "read_max_bytes": sandbox_agent::protocol::limits::READ_MAX_BYTES,
+            "terminal_reattach_grace_s": sandbox_agent::protocol::limits::PTY_DEFAULT_GRACE_SECS,
+            "terminal_scrollback_bytes": sandbox_agent::protocol::limits::PTY_SCROLLBACK_BYTES,
+            "terminals_per_instance": sandbox_agent::protocol::limits::PTY_MAX_SESSIONS,
+            "ws_token_ttl_s": state.settings.console.ws_token_ttl_s,
         },
         "model": {
             "provider": if state.scripted_model.is_some() { "scripted stand-in (no provider configured)" } else { "configured" },
@@ -55,13 +59,21 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
         },
         "features": {
             "chat": state.settings.local.openclaw_dir.is_some(),
-            "terminal_ws": false,
-            "desktop": false,
+            "terminal_ws": true,
+            "desktop": desktop_available(),
+            "console": "/console",
             "billing": false,
             "kubernetes": false,
         },
         "resources": RESOURCES,
     }))
+}
+
+/// Whether sandboxes can run a desktop: the local runtime binds the host's `/usr` into them.
+fn desktop_available() -> bool {
+    ["/usr/bin/Xvfb", "/usr/bin/x11vnc"]
+        .iter()
+        .all(|p| std::path::Path::new(p).exists())
 }
 
 /// `GET /healthz`: the process is alive.

@@ -1,6 +1,7 @@
 //! The HTTP API. Each resource module declares its own routes; this module only mounts them.
 
 pub mod accounts;
+pub mod bundle;
 pub mod chat;
 pub mod console;
 pub mod files;
@@ -19,6 +20,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     files::configure(cfg);
     live::configure(cfg);
     console::configure(cfg);
+    bundle::configure(cfg);
+}
+
+/// The origin a request came to (`http://host:port`, honouring `Forwarded` /
+/// `X-Forwarded-*` from a proxy in front): the base of every URL the service hands out.
+pub fn origin(req: &actix_web::HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
 }
 
 /// Timestamps as the seed shows them: `2026-03-20T18:22:54.000Z`.

@@ -58,6 +58,19 @@ async fn terminals_over_the_orchestrator() {
         (404, "NOT_FOUND".into())
     );
 
+    // A browser's way in: a token from `ws-token` (no header), good for this instance only.
+    let minted = s.post(k, &inst(&id, "/ws-token"), &json!({})).await;
+    let token = minted.expect(200)["token"].as_str().unwrap().to_owned();
+    crate::common::assert_timestamp(&minted.json["expiresAt"]);
+    let mut t = Term::open(&url(&format!("?token={token}")), None).await;
+    t.send("echo token-$((3*3))\n").await;
+    t.expect("token-9").await;
+    t.close().await;
+    let bob = s.create_account("bob").await;
+    s.post(&bob, &inst(&id, "/ws-token"), &json!({}))
+        .await
+        .expect_err(404, "NOT_FOUND");
+
     // Several terminals at once, each its own shell; closing one (1000) kills its jobs.
     let mut a = Term::open(&url(""), Some(k)).await;
     let mut b = Term::open(&url(""), Some(k)).await;

@@ -104,7 +104,7 @@ fn read_text(file: &Resolved) -> Result<ReadResponse, ApiError> {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
             format!(
-                "{virt} is larger than {} bytes; use GET /files/download",
+                "{virt} is larger than {} bytes; use files/download for its bytes",
                 limits::READ_MAX_BYTES
             ),
         )
@@ -129,7 +129,7 @@ fn read_text(file: &Resolved) -> Result<ReadResponse, ApiError> {
     let content = String::from_utf8(bytes).map_err(|_| {
         ApiError::new(
             ErrorCode::NotText,
-            format!("{virt} is not UTF-8 text; use GET /files/download"),
+            format!("{virt} is not UTF-8 text; use files/download for its bytes"),
         )
     })?;
     Ok(ReadResponse {
