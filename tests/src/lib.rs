@@ -92,6 +92,78 @@ pub fn node_bin() -> PathBuf {
     }
 }
 
+/// How long a browser script may take.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `NODE` and `NODE_MODULES` from `scripts/vendor-web.sh --check`; panics with what to run
+/// when the console's browser libraries (and playwright-core) are not vendored.
+pub fn web_tools() -> (String, String) {
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/vendor-web.sh"))
+        .arg("--check")
+        .output()
+        .expect("run scripts/vendor-web.sh --check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    match (out.status.success(), value("NODE"), value("NODE_MODULES")) {
+        (true, Some(node), Some(modules)) => (node, modules),
+        _ => panic!(
+            "the web console's vendored libraries are missing: run `scripts/vendor-web.sh` \
+             (make does) — {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
+/// Run `tests/browser/<script>` (headless Chromium through playwright-core) against `server`
+/// with its admin key; panics with the script's output and the server's log unless it
+/// succeeds. Returns what the script printed.
+pub async fn run_browser_script(script: &str, server: &Server) -> String {
+    let root = repo_root();
+    let (node, modules) = web_tools();
+    let chromium = std::env::var("OCAAS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: `apt-get install chromium` (or set OCAAS_CHROMIUM)"
+    );
+    let child = tokio::process::Command::new(&node)
+        .arg(root.join("tests/browser").join(script))
+        .arg(&server.base)
+        .arg(&server.key)
+        .current_dir(&root)
+        .env("OCAAS_WEB_NODE_MODULES", &modules)
+        .env("OCAAS_CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {node}: {e}"));
+    let out = tokio::time::timeout(BROWSER_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{script} did not finish within {BROWSER_TIMEOUT:?}; server log tail:\n{}",
+                server.log_tail()
+            )
+        })
+        .expect("wait for the browser script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log tail\n{}",
+        out.status,
+        server.log_tail()
+    );
+    stdout
+}
+
 /// The repository's root (for scripts and fixtures the tests run).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
