@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/ocaas-target
 BIN := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: all deps build run test lint unit-test bench fmt clean-data pg-start pg-stop fuzz-api
+.PHONY: all deps build run test test-k8s lint unit-test bench fmt clean-data pg-start pg-stop fuzz-api
 
 all: build
 
@@ -35,10 +35,17 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Everything CI checks: formatting, lints, then all tests against SQLite and a throwaway
-## PostgreSQL on a loopback port.
+## PostgreSQL on a loopback port, and the Kubernetes tests against a throwaway API server.
 test: deps lint
 	$(CARGO) build --workspace --all-targets
 	@scripts/with-postgres.sh scripts/run-tests.sh
+	@scripts/fuzz-api.sh --max-examples 25
+
+## Only the Kubernetes runtime's and the Helm chart's tests, against a throwaway API server
+## (scripts/k8s/: builds kube-apiserver once, ~10 min, cached in ~/.cache/ocaas-k8s).
+test-k8s: deps
+	$(CARGO) build --workspace --all-targets
+	@scripts/k8s/test.sh
 
 ## Benchmarks print numbers; nothing in them is asserted.
 bench: deps

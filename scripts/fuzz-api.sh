@@ -59,18 +59,26 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
+run() {
+  "$venv/bin/st" run "$base/api/openapi.json" \
+    --header "Authorization: Bearer $key" \
+    --max-examples "$max_examples" \
+    --generation-database none \
+    --seed 1 \
+    --no-color \
+    "$@" "${extra[@]}"
+}
+checks=status_code_conformance,content_type_conformance,response_schema_conformance
 echo "fuzz-api: schemathesis $SCHEMATHESIS_VERSION against $base (max $max_examples examples per operation)"
 set +e
-"$venv/bin/st" run "$base/api/openapi.json" \
-  --header "Authorization: Bearer $key" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "$max_examples" \
-  --exclude-path-regex '/(terminal|vnc)/ws$' \
-  --generation-database none \
-  --seed 1 \
-  --no-color \
-  "${extra[@]}"
+# Everything but the chat turn routes: no 5xx at all.
+run --checks "not_a_server_error,$checks" --exclude-path-regex '/(terminal|vnc)/ws$|/chat(/stream)?$'
 status=$?
+# The chat turn routes: this server runs no OpenClaw gateway (1 GB per instance), so a turn
+# answers its documented `503 UNAVAILABLE`; every answer must still be as documented.
+echo "fuzz-api: chat turns (no gateway here: 503 UNAVAILABLE is their documented answer)"
+run --checks "$checks" --include-path-regex '/chat(/stream)?$'
+status=$(( status | $? ))
 set -e
 if [ $status -ne 0 ]; then
   echo "fuzz-api: failures; server log tail:" >&2

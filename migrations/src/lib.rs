@@ -9,6 +9,7 @@ mod m20261123_000001_accounts_keys;
 mod m20261123_000002_instances;
 mod m20261123_000003_chat;
 mod m20261123_000004_desktop;
+mod m20261123_000005_idle_timeout;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_instances::Migration),
             Box::new(m20261123_000003_chat::Migration),
             Box::new(m20261123_000004_desktop::Migration),
+            Box::new(m20261123_000005_idle_timeout::Migration),
         ]
     }
 }

@@ -59,6 +59,8 @@ pub enum LogFormat {
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     Local,
+    /// One pod per sandbox in a Kubernetes namespace (`runtime::kubernetes`).
+    Kubernetes,
 }
 
 /// All orchestrator settings.
@@ -80,6 +82,7 @@ pub struct Settings {
     pub shutdown_timeout_s: u64,
     pub runtime: RuntimeKind,
     pub local: LocalSettings,
+    pub kubernetes: KubernetesSettings,
     pub limits: Limits,
     /// 64 hex digits encrypting tenant secrets at rest; default: `<data_dir>/secret.key`.
     pub secret_key: Option<Secret>,
@@ -172,6 +175,130 @@ pub struct LocalSettings {
     pub openclaw_dir: Option<PathBuf>,
 }
 
+/// Settings of the Kubernetes runtime (`runtime = "kubernetes"`). The Helm chart sets them
+/// (`charts/ocaas`); every one is an `OCAAS_KUBERNETES__*` variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct KubernetesSettings {
+    /// A kubeconfig file; default: the pod's service account, else `$KUBECONFIG` or
+    /// `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace sandboxes (pods, volumes, secrets, network policies) are created in.
+    pub namespace: String,
+    /// The sandbox image: `sandbox-agent` + Node + OpenClaw + the desktop (`images/sandbox`).
+    pub image: String,
+    /// `Always`, `IfNotPresent` or `Never`.
+    pub image_pull_policy: String,
+    /// Comma-separated names of image pull secrets in the sandbox namespace.
+    pub image_pull_secrets: String,
+    /// A RuntimeClass for sandbox pods (e.g. `gvisor`, `kata`); empty: the cluster's default.
+    pub runtime_class: String,
+    /// Comma-separated `key=value` node labels sandbox pods must run on; empty: any node.
+    pub node_selector: String,
+    /// The port the sandbox-agent listens on in its pod.
+    pub agent_port: u16,
+    /// Where the orchestrator serves sandboxes' model calls (token-authenticated; never expose
+    /// it outside the cluster).
+    pub sandbox_listen: String,
+    /// How sandboxes reach `sandbox_listen`: `http://<service>.<namespace>.svc:<port>`.
+    pub model_upstream_url: String,
+    /// The orchestrator's namespace (for the sandboxes' network policy); default: the pod's own
+    /// namespace, else `namespace`.
+    pub orchestrator_namespace: Option<String>,
+    /// `key=value,...` labels of orchestrator pods: the only pods a sandbox accepts connections
+    /// from and sends its model calls to.
+    pub orchestrator_pod_selector: String,
+    /// `key=value,...` labels of the cluster DNS pods (any namespace) sandboxes may query;
+    /// empty: no DNS (then `model_upstream_url` must use an IP address).
+    pub dns_pod_selector: String,
+    /// `orchestrator`: sandboxes reach only the orchestrator (and DNS). `internet`: also public
+    /// addresses (never private ranges, link-local or cloud metadata).
+    pub egress: EgressPolicy,
+    /// Size of each instance's volume (workspace + agent state).
+    #[serde(deserialize_with = "quantity")]
+    pub storage_size: String,
+    /// StorageClass of instance volumes; empty: the cluster's default.
+    pub storage_class: String,
+    /// Sandbox container resources (Kubernetes quantities such as `500m`, `2`, `4Gi`); empty:
+    /// not set.
+    #[serde(deserialize_with = "quantity")]
+    pub cpu_request: String,
+    #[serde(deserialize_with = "quantity")]
+    pub cpu_limit: String,
+    #[serde(deserialize_with = "quantity")]
+    pub memory_request: String,
+    #[serde(deserialize_with = "quantity")]
+    pub memory_limit: String,
+    /// Size limit of the sandbox's `/tmp`, MiB.
+    pub tmp_size_mb: u64,
+    /// uid/gid the sandbox runs as (the image's `sandbox` user).
+    pub sandbox_uid: i64,
+    /// Node + OpenClaw in the image; empty: no gateway (chat is unavailable).
+    pub openclaw_dir: String,
+    /// Seconds a new sandbox may take to become ready (image pull, volume attach, agent).
+    pub start_timeout_s: u64,
+    /// The pod's termination grace period, seconds; then it is deleted forcibly.
+    pub stop_grace_s: u64,
+    /// After Kubernetes reports the pod ready, also check that the orchestrator itself reaches
+    /// the agent with its token. Only tests without a kubelet turn this off.
+    pub check_agent: bool,
+}
+
+/// A Kubernetes quantity: `OCAAS_KUBERNETES__CPU_LIMIT=2` arrives as a number.
+fn quantity<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Integer(i) => Ok(i.to_string()),
+        Value::Float(f) => Ok(f.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a quantity such as \"500m\" or \"2Gi\", found {}",
+            other.type_str()
+        ))),
+    }
+}
+
+/// What a sandbox may reach on the network (Kubernetes runtime).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EgressPolicy {
+    Orchestrator,
+    Internet,
+}
+
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        KubernetesSettings {
+            kubeconfig: None,
+            namespace: "ocaas-sandboxes".into(),
+            image: "ghcr.io/openclaw-as-a-service/sandbox:0.1.0".into(),
+            image_pull_policy: "IfNotPresent".into(),
+            image_pull_secrets: String::new(),
+            runtime_class: String::new(),
+            node_selector: String::new(),
+            agent_port: 8090,
+            sandbox_listen: "0.0.0.0:8081".into(),
+            model_upstream_url: "http://ocaas.ocaas.svc:8081".into(),
+            orchestrator_namespace: None,
+            orchestrator_pod_selector:
+                "app.kubernetes.io/name=ocaas,app.kubernetes.io/component=orchestrator".into(),
+            dns_pod_selector: "k8s-app=kube-dns".into(),
+            egress: EgressPolicy::Orchestrator,
+            storage_size: "10Gi".into(),
+            storage_class: String::new(),
+            cpu_request: "250m".into(),
+            cpu_limit: "2".into(),
+            memory_request: "1Gi".into(),
+            memory_limit: "2Gi".into(),
+            tmp_size_mb: 256,
+            sandbox_uid: 10001,
+            openclaw_dir: "/opt/openclaw".into(),
+            start_timeout_s: 300,
+            stop_grace_s: 30,
+            check_agent: true,
+        }
+    }
+}
+
 /// Quotas and capacity.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -182,6 +309,9 @@ pub struct Limits {
     pub max_instances_per_account: u64,
     /// How long a relayed call waits for a starting instance to become ready, seconds.
     pub ready_wait_s: u64,
+    /// An instance with nothing in flight for this long goes to sleep (no process remains;
+    /// any call wakes it), seconds; `0` = never. Instances may override it.
+    pub idle_timeout_s: u64,
 }
 
 impl Default for Settings {
@@ -196,6 +326,7 @@ impl Default for Settings {
             shutdown_timeout_s: 30,
             runtime: RuntimeKind::Local,
             local: LocalSettings::default(),
+            kubernetes: KubernetesSettings::default(),
             limits: Limits::default(),
             secret_key: None,
             model: ModelSettings::default(),
@@ -242,6 +373,7 @@ impl Default for Limits {
             max_running_instances: 12,
             max_instances_per_account: 5,
             ready_wait_s: 30,
+            idle_timeout_s: 900,
         }
     }
 }
@@ -436,6 +568,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_settings_come_from_the_environment() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("OCAAS_RUNTIME", "kubernetes"),
+                ("OCAAS_KUBERNETES__NAMESPACE", "sandboxes"),
+                ("OCAAS_KUBERNETES__CPU_LIMIT", "2"),
+                ("OCAAS_KUBERNETES__MEMORY_LIMIT", "4Gi"),
+                ("OCAAS_KUBERNETES__EGRESS", "internet"),
+                ("OCAAS_KUBERNETES__AGENT_PORT", "9000"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.runtime, RuntimeKind::Kubernetes);
+        assert_eq!(s.kubernetes.namespace, "sandboxes");
+        assert_eq!(s.kubernetes.cpu_limit, "2");
+        assert_eq!(s.kubernetes.memory_limit, "4Gi");
+        assert_eq!(s.kubernetes.egress, EgressPolicy::Internet);
+        assert_eq!(s.kubernetes.agent_port, 9000);
+        assert!(s.kubernetes.check_agent);
     }
 
     #[test]

@@ -17,9 +17,10 @@ use crate::crypto::Cipher;
 use crate::instances::InstanceManager;
 use crate::policy::QuotaPolicy;
 use crate::runtime::Runtime;
+use crate::runtime::kubernetes::KubernetesRuntime;
 use crate::runtime::local::LocalRuntime;
 use crate::scripted_model::ScriptedModel;
-use crate::settings::Settings;
+use crate::settings::{RuntimeKind, Settings};
 use crate::store::{Owner, Store};
 use crate::{api, telemetry};
 
@@ -98,22 +99,35 @@ impl Application {
         };
         let router = ModelRouter::new(store.clone(), cipher.clone(), provider);
 
-        let local = LocalRuntime::new(&settings.local, &settings.data_dir, router)?;
-        let sandbox_description = if settings.local.insecure_no_sandbox {
-            "INSECURE: no sandbox (development only)".to_owned()
-        } else {
-            format!(
-                "bubblewrap (unprivileged uid, own PID/mount/network namespaces, no capabilities); limits: {}",
-                local.limits_description()
-            )
+        // `/metrics` serves this registry: request histograms and the runtime's own counters.
+        let registry = prometheus::Registry::new();
+        let (runtime, sandbox_description): (Arc<dyn Runtime>, String) = match settings.runtime {
+            RuntimeKind::Local => {
+                let local = LocalRuntime::new(&settings.local, &settings.data_dir, router)?;
+                let description = if settings.local.insecure_no_sandbox {
+                    "INSECURE: no sandbox (development only)".to_owned()
+                } else {
+                    format!(
+                        "bubblewrap (unprivileged uid, own PID/mount/network namespaces, no capabilities); limits: {}",
+                        local.limits_description()
+                    )
+                };
+                (Arc::new(local), description)
+            }
+            RuntimeKind::Kubernetes => {
+                let k8s = KubernetesRuntime::new(&settings.kubernetes, router, &cipher, &registry)
+                    .await?;
+                let description = k8s.description();
+                (Arc::new(k8s), description)
+            }
         };
-        let runtime: Arc<dyn Runtime> = Arc::new(local);
         let policy = Arc::new(QuotaPolicy {
             default_max: settings.limits.max_instances_per_account,
         });
         let manager = InstanceManager::new(store.clone(), runtime, policy, settings.limits.clone());
 
         let chat = ChatService::new(store.clone(), manager.clone(), settings.chat.clone());
+        manager.spawn_idle_sweeper();
 
         let listener = TcpListener::bind(&settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -142,12 +156,15 @@ impl Application {
         });
 
         let metrics = PrometheusMetricsBuilder::new("ocaas")
+            .registry(registry)
             .endpoint("/metrics")
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                // Innermost: sees the routes' own response bodies (held until sent in full).
+                .wrap(from_fn(crate::instances::activity::track_requests))
                 .wrap(metrics.clone())
                 .wrap(from_fn(telemetry::request_id))
                 .app_data(app_state.clone())

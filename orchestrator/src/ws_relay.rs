@@ -159,7 +159,19 @@ async fn relay(
                             code: TCloseCode::from(u16::from(r.code)),
                             reason: r.description.unwrap_or_default().into(),
                         });
-                        let _ = to_agent.send(Message::Close(frame)).await;
+                        // The closing handshake: wait (briefly) for the agent's close frame
+                        // before dropping the connection, so the agent has read ours — a
+                        // close 1000 ends a terminal, a bare disconnect would keep it.
+                        if to_agent.send(Message::Close(frame)).await.is_ok() {
+                            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                                while let Some(Ok(m)) = from_agent.next().await {
+                                    if m.is_close() {
+                                        break;
+                                    }
+                                }
+                            })
+                            .await;
+                        }
                         break End::CustomerClosed;
                     }
                 };

@@ -39,9 +39,15 @@ struct Cli {
     /// `<dir>/openclaw`, its `HOME` is `<dir>/home`.
     #[arg(long, env = "OCAAS_AGENT_STATE_DIR", default_value = "/state")]
     state_dir: PathBuf,
-    /// Where the model forwarder sends the gateway's model calls: `unix:/path/to.sock`.
-    #[arg(long, env = "OCAAS_AGENT_MODEL_UPSTREAM", default_value_t = ModelUpstream(sandbox::MODEL_SOCKET.into()))]
+    /// Where the model forwarder sends the gateway's model calls: `unix:/path/to.sock`, or
+    /// `http://HOST:PORT` (the orchestrator's sandbox port on Kubernetes; needs
+    /// `--model-token-file`).
+    #[arg(long, env = "OCAAS_AGENT_MODEL_UPSTREAM", default_value_t = ModelUpstream::Unix(sandbox::MODEL_SOCKET.into()))]
     model_upstream: ModelUpstream,
+    /// A file holding this sandbox's model token, sent with every model call to an `http://`
+    /// upstream; deleted after reading.
+    #[arg(long)]
+    model_token_file: Option<PathBuf>,
     /// The gateway's port on 127.0.0.1.
     #[arg(long, env = "OCAAS_AGENT_GATEWAY_PORT", default_value_t = sandbox::GATEWAY_PORT)]
     gateway_port: u16,
@@ -58,15 +64,17 @@ struct Cli {
     desktop: bool,
 }
 
+/// Read a token file and delete it, so code in the sandbox cannot read it later.
+fn take_token_file(path: &PathBuf) -> anyhow::Result<String> {
+    let raw = fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    fs::remove_file(path).with_context(|| format!("deleting the token file {}", path.display()))?;
+    Ok(raw.trim().to_owned())
+}
+
 fn read_token(token_file: Option<&PathBuf>) -> anyhow::Result<String> {
     let token = match token_file {
-        Some(path) => {
-            let raw = fs::read_to_string(path)
-                .with_context(|| format!("reading the token file {}", path.display()))?;
-            fs::remove_file(path)
-                .with_context(|| format!("deleting the token file {}", path.display()))?;
-            raw.trim().to_owned()
-        }
+        Some(path) => take_token_file(path)?,
         None => std::env::var(TOKEN_ENV)
             .with_context(|| format!("no --token-file and no {TOKEN_ENV}"))?
             .trim()
@@ -87,8 +95,19 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_env("OCAAS_AGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     let token = read_token(cli.token_file.as_ref())?;
+    if let ModelUpstream::Http { token, .. } = &mut cli.model_upstream {
+        let path = cli
+            .model_token_file
+            .as_ref()
+            .context("an http:// --model-upstream needs --model-token-file")?;
+        let model_token = take_token_file(path)?;
+        if model_token.is_empty() {
+            bail!("the model token is empty");
+        }
+        *token = Some(model_token);
+    }
     // Model forwarder first (the gateway's provider), then the gateway in the background,
     // then the API, which serves `/health` at once.
     let launched = match &cli.openclaw_dir {
@@ -98,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
                     openclaw_dir: dir.clone(),
                     state_dir: cli.state_dir.clone(),
                     workspace: cli.workspace.clone(),
-                    model_upstream: cli.model_upstream.0.clone(),
+                    model_upstream: cli.model_upstream.clone(),
                     gateway_port: cli.gateway_port,
                     model_port: cli.model_port,
                 },

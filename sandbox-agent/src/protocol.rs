@@ -3,10 +3,14 @@
 //! **Invariant:** every type exchanged between the two binaries is defined here and only here.
 //! The orchestrator relays customer requests for files and exec to the agent byte for byte, so
 //! these types are also the customer-facing request and response bodies of those routes.
+//!
+//! They derive `utoipa::ToSchema` for the orchestrator's OpenAPI spec; the derives and the
+//! `#[schema(...)]` examples are documentation only and never change the wire shape.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// The virtual path of the workspace as customers and the agent inside the sandbox see it.
 pub const WORKSPACE: &str = "/workspace";
@@ -71,7 +75,7 @@ pub mod sandbox {
 }
 
 /// State of the OpenClaw gateway the agent supervises.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayState {
     /// This sandbox runs no gateway (OpenClaw not installed or not configured).
@@ -86,8 +90,9 @@ pub enum GatewayState {
     Stopping,
 }
 
-/// `GET /gateway`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `GET /gateway`: the OpenClaw gateway's state (shown as `gateway` in an instance's status).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"state": "ready", "restarts": 0, "boot_ms": 14210, "rss_bytes": 412_000_000_u64}))]
 pub struct GatewayStatus {
     pub state: GatewayState,
     /// Why it is in this state (crash reason, last exit status).
@@ -114,10 +119,12 @@ pub struct Health {
 }
 
 /// A query naming one path, e.g. `?path=/workspace/notes.txt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PathQuery {
     /// Absolute (`/workspace/...`) or workspace-relative path. Defaults to `/workspace`.
     #[serde(default = "default_path")]
+    #[param(required = false, example = "/workspace/notes.txt")]
     pub path: String,
 }
 
@@ -126,7 +133,7 @@ fn default_path() -> String {
 }
 
 /// Kind of a directory entry.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryType {
     File,
@@ -136,7 +143,8 @@ pub enum EntryType {
 }
 
 /// One entry of a directory listing.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"name": "notes.txt", "path": "/workspace/notes.txt", "type": "file", "size": 18, "modified_at": "2026-03-20T18:22:54Z"}))]
 pub struct FileEntry {
     /// File name within its directory.
     pub name: String,
@@ -151,29 +159,41 @@ pub struct FileEntry {
 }
 
 /// `GET /files?path=`: the entries of one directory, directories first, then by name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"path": "/workspace", "entries": [
+    {"name": "src", "path": "/workspace/src", "type": "directory", "size": 4096, "modified_at": "2026-03-20T18:20:11Z"},
+    {"name": "notes.txt", "path": "/workspace/notes.txt", "type": "file", "size": 18, "modified_at": "2026-03-20T18:22:54Z"}
+]}))]
 pub struct ListResponse {
+    /// The directory listed, as an absolute path.
     pub path: String,
     pub entries: Vec<FileEntry>,
 }
 
 /// `GET /files/read?path=`: a UTF-8 text file's content.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"path": "/workspace/notes.txt", "content": "Hello from the API", "size": 18}))]
 pub struct ReadResponse {
+    /// The file, as an absolute path.
     pub path: String,
+    /// The whole file, UTF-8.
     pub content: String,
+    /// Size in bytes.
     pub size: u64,
 }
 
 /// `POST /files/write`: create or replace a text file. Missing parent directories are created.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"path": "/workspace/notes.txt", "content": "Hello from the API"}))]
 pub struct WriteRequest {
+    /// Absolute (`/workspace/...`) or workspace-relative path of the file.
     pub path: String,
+    /// The file's new content (UTF-8 text; for bytes use `files/upload`).
     pub content: String,
 }
 
 /// Content encoding of an upload.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     #[default]
@@ -184,13 +204,15 @@ pub enum Encoding {
 /// `POST /files/upload` with a JSON body (seed 001 shape). For large or binary files send the
 /// raw bytes instead: `POST /files/upload?path=/workspace/x.bin` with
 /// `Content-Type: application/octet-stream`; the body is streamed to disk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"targetDir": "/workspace/assets", "fileName": "logo.png", "content": "iVBORw0KGgo=", "encoding": "base64"}))]
 pub struct UploadRequest {
     /// Directory to put the file in (created if missing).
     pub target_dir: String,
     /// Plain file name, no `/`.
     pub file_name: String,
+    /// The file's content, as `encoding` says.
     pub content: String,
     /// `utf8` (default) or `base64`.
     #[serde(default)]
@@ -198,15 +220,20 @@ pub struct UploadRequest {
 }
 
 /// Result of a write or upload.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"path": "/workspace/notes.txt", "size": 18}))]
 pub struct WrittenFile {
+    /// The file written, as an absolute path.
     pub path: String,
+    /// Bytes written.
     pub size: u64,
 }
 
 /// `POST /files/mkdir`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"path": "/workspace/src/lib", "parents": true}))]
 pub struct MkdirRequest {
+    /// The directory to create.
     pub path: String,
     /// Create missing parents too (default `true`); an existing directory is not an error.
     #[serde(default = "yes")]
@@ -214,10 +241,14 @@ pub struct MkdirRequest {
 }
 
 /// `POST /files/rename`: move `from` to `to` (both inside the workspace).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"from": "/workspace/notes.txt", "to": "/workspace/docs/notes.txt"}))]
 pub struct RenameRequest {
+    /// The file or directory to move (also accepted as `oldPath`, `old_path`, `source`).
     #[serde(alias = "oldPath", alias = "old_path", alias = "source")]
     pub from: String,
+    /// Where to move it; its parent must exist (also accepted as `newPath`, `new_path`,
+    /// `destination`).
     #[serde(alias = "newPath", alias = "new_path", alias = "destination")]
     pub to: String,
     /// Replace an existing `to` (default `false`: an existing target is `409`).
@@ -226,8 +257,10 @@ pub struct RenameRequest {
 }
 
 /// `POST /files/delete`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"path": "/workspace/build", "recursive": true}))]
 pub struct DeleteRequest {
+    /// The file or directory to delete (never the workspace root).
     pub path: String,
     /// Required to delete a non-empty directory.
     #[serde(default)]
@@ -235,9 +268,12 @@ pub struct DeleteRequest {
 }
 
 /// Result of mkdir, rename and delete.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"path": "/workspace/docs/notes.txt", "ok": true}))]
 pub struct PathResult {
+    /// The path created, moved to, or deleted, as an absolute path.
     pub path: String,
+    /// Always `true` (failures are errors).
     pub ok: bool,
 }
 
@@ -247,8 +283,10 @@ fn yes() -> bool {
 
 /// `POST /exec` (customer route `POST /api/instances/{id}/terminal/exec`): run one command with
 /// `/bin/sh -c` inside the sandbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"command": "ls -la && cat notes.txt", "timeout_ms": 5000, "cwd": "/workspace", "env": {"LANG": "C.UTF-8"}}))]
 pub struct ExecRequest {
+    /// A shell command line, run as `/bin/sh -c <command>`.
     pub command: String,
     /// Kill the command's whole process group after this many milliseconds
     /// (default 30 000, at most 600 000).
@@ -263,14 +301,19 @@ pub struct ExecRequest {
 }
 
 /// Result of one command.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"command": "pwd", "stdout": "/workspace\n", "stderr": "", "exit_code": 0, "duration_ms": 4, "timed_out": false, "truncated": false}))]
 pub struct ExecResponse {
+    /// The command as given.
     pub command: String,
+    /// Standard output, UTF-8 (invalid bytes replaced), at most 1 MiB.
     pub stdout: String,
+    /// Standard error, UTF-8 (invalid bytes replaced), at most 1 MiB.
     pub stderr: String,
     /// The exit status; `128 + signal` when a signal ended the command (so `137` after a
     /// timeout kill).
     pub exit_code: i32,
+    /// Wall-clock run time.
     pub duration_ms: u64,
     /// The command ran past `timeout_ms` and its process group was killed.
     pub timed_out: bool,
@@ -315,13 +358,16 @@ pub struct ExecResponse {
 ///
 /// Back-pressure: a client that stops reading eventually stops the shell (its writes to the
 /// tty block), as with a real terminal; the agent buffers a bounded amount per terminal.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PtyQuery {
     /// Columns, `1..=1000`. Default 80 for a new terminal; on reattach, resizes if given.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000, example = 120)]
     pub cols: Option<u16>,
     /// Rows, `1..=1000`. Default 24 for a new terminal; on reattach, resizes if given.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000, example = 40)]
     pub rows: Option<u16>,
     /// Reattach to this terminal instead of opening a new one.
     #[serde(default)]
@@ -332,16 +378,16 @@ pub struct PtyQuery {
     pub cwd: Option<String>,
 }
 
-/// A JSON text frame from the client on `GET /pty`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A JSON text frame from the client on `GET /pty` (customer route `terminal/ws`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum PtyClientFrame {
     /// `{"type":"resize","cols":N,"rows":M}`; both `1..=1000`.
     Resize { cols: u16, rows: u16 },
 }
 
-/// A JSON text frame from the agent on `GET /pty`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A JSON text frame from the agent on `GET /pty` (customer route `terminal/ws`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum PtyServerFrame {
     /// `{"type":"session","id":"...","cols":C,"rows":R}`: the first frame of every connection;
@@ -356,12 +402,14 @@ pub enum PtyServerFrame {
 
 /// `GET /desktop`: the sandbox's virtual desktop (Xvfb, a window manager and an xterm, shown
 /// by x11vnc on the sandbox's loopback).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[schema(example = json!({"state": "running", "width": 1280, "height": 800, "boot_ms": 480}))]
 pub struct DesktopStatus {
     /// `off` (never started, or stopped), `starting`, `running`, or `failed` (see `reason`).
     pub state: String,
-    /// Screen size in pixels.
+    /// Screen width in pixels.
     pub width: u32,
+    /// Screen height in pixels.
     pub height: u32,
     /// How long the last start took, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -398,12 +446,12 @@ pub mod limits {
 }
 
 macro_rules! error_codes {
-    ($($(#[$doc:meta])* $name:ident => $status:literal, $code:literal;)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident => $status:literal, $code:literal;)*) => {
         /// The one catalogue of error codes, shared by the orchestrator and the agent.
         /// Each row: variant, HTTP status, wire code.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
-            $($(#[$doc])* $name,)*
+            $($(#[doc = $doc])* $name,)*
         }
 
         impl ErrorCode {
@@ -423,6 +471,11 @@ macro_rules! error_codes {
             /// Parse a wire code.
             pub fn from_wire(s: &str) -> Option<Self> {
                 match s { $($code => Some(ErrorCode::$name),)* _ => None }
+            }
+
+            /// What the code means: its doc comment in the catalogue (for the API docs).
+            pub fn description(self) -> &'static str {
+                match self { $(ErrorCode::$name => concat!($($doc),*).trim(),)* }
             }
         }
     };
@@ -475,21 +528,25 @@ error_codes! {
     Timeout => 504, "TIMEOUT";
 }
 
-/// The error envelope: `{"error":{"code","message","retryAfter"?}}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The error envelope: `{"error":{"code","message","retryAfter"?}}`. Every error the API
+/// answers has this shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"error": {"code": "NOT_FOUND", "message": "instance not found"}}))]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
 /// The body of the error envelope.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ErrorBody {
     /// A stable `SCREAMING_SNAKE_CASE` code from the catalogue.
+    #[schema(schema_with = ErrorCode::schema)]
     pub code: String,
     /// A sentence for people.
     pub message: String,
-    /// Seconds to wait before retrying (429 and 503).
+    /// Seconds to wait before retrying (429 and 503); the `Retry-After` header says the same.
     #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub retry_after: Option<u64>,
 }
 
@@ -502,6 +559,33 @@ impl ErrorEnvelope {
                 retry_after: None,
             },
         }
+    }
+}
+
+impl ErrorCode {
+    /// The OpenAPI schema of `error.code`: a string, one of the catalogue's codes, with a table
+    /// of what each means and the status it comes with. Built from the catalogue itself, so
+    /// the docs cannot list a code that does not exist or miss one that does.
+    pub fn schema() -> utoipa::openapi::schema::Object {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let mut table = String::from(
+            "A stable code from the catalogue; the HTTP status always matches it.\n\n\
+             | code | status | meaning |\n|---|---|---|\n",
+        );
+        for code in ErrorCode::ALL {
+            table.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                code.as_str(),
+                code.status(),
+                code.description()
+            ));
+        }
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+            .description(Some(table))
+            .examples([serde_json::json!("NOT_FOUND")])
+            .build()
     }
 }
 

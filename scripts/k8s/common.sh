@@ -32,6 +32,6 @@ ocaas_k8s_apt_install() {
   [ ${#need[@]} -eq 0 ] && return 0
   echo "k8s: apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  ocaas_k8s_sudo apt-get update -qq
-  ocaas_k8s_sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  ocaas_k8s_sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  ocaas_k8s_sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }

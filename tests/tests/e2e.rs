@@ -17,7 +17,9 @@
 //! | `secrets::secrets_never_leak`             | (j) model and API keys stay out of answers, logs, the DB and sandboxes |
 //! | `live::terminals_over_the_orchestrator`   | (k) terminal/ws: echo + exit status, resize, reattach, several at once |
 //! | `live::desktop_over_the_orchestrator`     | (k) vnc-url + vnc/ws: RFB handshake, non-blank frame; 401/404/409/400 |
+//! | `sleep::sleeps_when_idle_and_wakes_on_any_call` | (o) idle → sleeping, no process left; exec/files/terminal/reboot wake it |
 //! | `bundle::the_served_client_drives_the_service` | (m) the agent bundle as served; its client runs the whole flow, chat included |
+//! | `docs::docs_in_a_browser`                 | (n) `/docs` offline in Chromium: every operation listed, try-it-out works |
 //! | `console::console_in_a_browser`           | (l) the web console in headless Chromium: sign-in, files, terminal, desktop |
 //!
 //! Needs: root (sandboxes are dropped to uid 10001), bubblewrap, and the workspace binaries
@@ -62,6 +64,12 @@ mod live;
 
 #[path = "e2e/bundle.rs"]
 mod bundle;
+
+#[path = "e2e/sleep.rs"]
+mod sleep;
+
+#[path = "e2e/docs.rs"]
+mod docs;
 
 #[path = "e2e/console.rs"]
 mod console;

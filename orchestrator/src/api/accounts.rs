@@ -3,53 +3,40 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{optional_json, parse_id, timestamp};
+use super::openapi::errors;
+use super::{Api, optional_json, parse_id, timestamp};
 use crate::auth::{Admin, Caller, generate_key};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::Owner;
 use crate::store::entities::{account, api_key};
+use sandbox_agent::protocol::ErrorEnvelope;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/account")
-            .route(web::get().to(get_account))
-            .default_service(sandbox_agent::http::method_not_allowed()),
-    )
-    .service(
-        web::resource("/api/keys")
-            .route(web::get().to(list_keys))
-            .route(web::post().to(create_key))
-            .default_service(sandbox_agent::http::method_not_allowed()),
-    )
-    .service(
-        web::resource("/api/keys/{key_id}")
-            .route(web::delete().to(revoke_key))
-            .default_service(sandbox_agent::http::method_not_allowed()),
-    )
-    .service(
-        web::resource("/api/admin/accounts")
-            .route(web::get().to(admin_list_accounts))
-            .route(web::post().to(admin_create_account))
-            .default_service(sandbox_agent::http::method_not_allowed()),
-    )
-    .service(
-        web::resource("/api/admin/accounts/{account_id}/keys")
-            .route(web::post().to(admin_create_key))
-            .default_service(sandbox_agent::http::method_not_allowed()),
-    );
+pub fn configure(api: &mut Api<'_>) {
+    api.resource("/api/account", |r| r.get(get_account));
+    api.resource("/api/keys", |r| r.get(list_keys).post(create_key));
+    api.resource("/api/keys/{key_id}", |r| r.delete(revoke_key));
+    api.resource("/api/admin/accounts", |r| {
+        r.get(admin_list_accounts).post(admin_create_account)
+    });
+    api.resource("/api/admin/accounts/{account_id}/keys", |r| {
+        r.post(admin_create_key)
+    });
 }
 
 /// An account as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0f8e4c1a-5b7d-4e2f-9a6b-3c1d2e4f5a6b", "name": "alice", "email": "alice@example.com", "is_admin": false, "max_instances": null, "created_at": "2026-03-20T18:22:54.000Z"}))]
 pub struct AccountView {
     pub id: Uuid,
     pub name: String,
     pub email: Option<String>,
+    /// Admins may use `/api/admin/...`.
     pub is_admin: bool,
-    /// This account's own instance limit, if it has one.
+    /// This account's own instance limit, if it has one (else the node's default quota).
     pub max_instances: Option<i32>,
     pub created_at: String,
 }
@@ -68,13 +55,16 @@ impl From<account::Model> for AccountView {
 }
 
 /// A key as listed: never the secret, only its visible prefix.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "name": "ci", "prefix": "ocaas_X7pQ2mLk", "created_at": "2026-03-20T18:22:54.000Z", "last_used_at": "2026-03-21T09:01:12.000Z", "revoked_at": null}))]
 pub struct KeyView {
     pub id: Uuid,
     pub name: String,
+    /// The key's first characters, to recognise it by.
     pub prefix: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// Set once revoked; a revoked key no longer authenticates.
     pub revoked_at: Option<String>,
 }
 
@@ -92,7 +82,8 @@ impl From<api_key::Model> for KeyView {
 }
 
 /// A newly created key: the only response that ever carries the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "name": "ci", "prefix": "ocaas_X7pQ2mLk", "created_at": "2026-03-20T18:22:54.000Z", "last_used_at": null, "revoked_at": null, "key": "ocaas_X7pQ2mLkV9sT4wZ1bN8cR3dF6gH0jK5yU2eAq4Wb"}))]
 pub struct CreatedKey {
     #[serde(flatten)]
     pub view: KeyView,
@@ -100,11 +91,12 @@ pub struct CreatedKey {
     pub key: String,
 }
 
-/// Body of `POST /api/keys`.
-#[derive(Debug, Default, Deserialize)]
+/// Body of `POST /api/keys` and `POST /api/admin/accounts/{account_id}/keys` (may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci"}))]
 pub struct CreateKeyRequest {
-    /// A label to recognise the key by (default `api key`).
+    /// A label to recognise the key by, 1 to 100 printable characters (default `api key`).
     pub name: Option<String>,
 }
 
@@ -133,12 +125,31 @@ pub async fn mint_key(state: &AppState, owner: &Owner, name: &str) -> ApiResult<
     })
 }
 
-/// `GET /api/account`: the account this key belongs to.
+/// The key's account
+///
+/// The account the API key belongs to.
+#[utoipa::path(
+    get,
+    path = "/api/account",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The account.", body = AccountView)),
+)]
 async fn get_account(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(AccountView::from(caller.account))
 }
 
-/// `GET /api/keys`: this account's keys (prefix, name, created, last used, revoked).
+/// List keys
+///
+/// This account's keys, revoked ones included: prefix, name, created, last used, revoked —
+/// never the secret.
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "keys",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The account's keys.", body = [KeyView])),
+)]
 async fn list_keys(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let keys: Vec<KeyView> = state
         .store
@@ -150,7 +161,21 @@ async fn list_keys(state: web::Data<AppState>, caller: Caller) -> ApiResult<Http
     Ok(HttpResponse::Ok().json(keys))
 }
 
-/// `POST /api/keys`: create a key for this account; the response shows it once.
+/// Create a key
+///
+/// A new key for this account. The response is the only time the key is shown: store it.
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "keys",
+    security(("bearer" = [])),
+    request_body(content = Option<CreateKeyRequest>, description = "Optional; an empty body is `{}`."),
+    responses(
+        (status = 201, description = "Created; `key` is shown this once.", body = CreatedKey),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: `name` is not 1 to 100 printable characters, or an unknown field.", body = ErrorEnvelope),
+    ),
+)]
 async fn create_key(
     state: web::Data<AppState>,
     caller: Caller,
@@ -162,7 +187,20 @@ async fn create_key(
     Ok(HttpResponse::Created().json(created))
 }
 
-/// `DELETE /api/keys/{key_id}`: revoke a key; it stops working at once.
+/// Revoke a key
+///
+/// The key stops working at once (also the key making this call, if it is the one revoked).
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{key_id}",
+    tag = "keys",
+    security(("bearer" = [])),
+    params(("key_id" = Uuid, Path, description = "The key's `id`.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "`NOT_FOUND`: no such key for this account (or already revoked).", body = ErrorEnvelope),
+    ),
+)]
 async fn revoke_key(
     state: web::Data<AppState>,
     caller: Caller,
@@ -177,19 +215,43 @@ async fn revoke_key(
     }
 }
 
-/// Body of `POST /api/admin/accounts`.
-#[derive(Debug, Default, Deserialize)]
+/// Body of `POST /api/admin/accounts` (may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "alice", "email": "alice@example.com", "max_instances": 3}))]
 pub struct CreateAccountRequest {
+    /// 1 to 100 printable characters (default `account`).
     pub name: Option<String>,
+    /// Unique across accounts.
     pub email: Option<String>,
+    /// May use the admin routes (default `false`).
     #[serde(default)]
     pub is_admin: bool,
     /// Instance limit for this account (default: the node's per-account quota).
     pub max_instances: Option<u32>,
 }
 
-/// `GET /api/admin/accounts` (admin): every account.
+/// `POST /api/admin/accounts`: the account and its first key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAccount {
+    pub account: AccountView,
+    /// The account's first key (`initial key`), shown this once.
+    pub key: CreatedKey,
+}
+
+/// List all accounts (admin)
+///
+/// Every account on this service. Needs an admin key.
+#[utoipa::path(
+    get,
+    path = "/api/admin/accounts",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every account.", body = [AccountView]),
+        (status = 403, description = errors::NOT_ADMIN, body = ErrorEnvelope),
+    ),
+)]
 async fn admin_list_accounts(state: web::Data<AppState>, _admin: Admin) -> ApiResult<HttpResponse> {
     let accounts: Vec<AccountView> = state
         .store
@@ -201,7 +263,23 @@ async fn admin_list_accounts(state: web::Data<AppState>, _admin: Admin) -> ApiRe
     Ok(HttpResponse::Ok().json(accounts))
 }
 
-/// `POST /api/admin/accounts` (admin): create an account and its first key.
+/// Create an account (admin)
+///
+/// A new account and its first key (shown once). Needs an admin key.
+#[utoipa::path(
+    post,
+    path = "/api/admin/accounts",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body(content = Option<CreateAccountRequest>, description = "Optional; an empty body is `{}`."),
+    responses(
+        (status = 201, description = "Created.", body = CreatedAccount),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 403, description = errors::NOT_ADMIN, body = ErrorEnvelope),
+        (status = 409, description = "`CONFLICT`: an account with this email exists already.", body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad `name` or `email`, or an unknown field.", body = ErrorEnvelope),
+    ),
+)]
 async fn admin_create_account(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -233,13 +311,30 @@ async fn admin_create_account(
     };
     let owner = Owner::from_authenticated(account.id);
     let key = mint_key(&state, &owner, "initial key").await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "account": AccountView::from(account),
-        "key": key,
-    })))
+    Ok(HttpResponse::Created().json(CreatedAccount {
+        account: AccountView::from(account),
+        key,
+    }))
 }
 
-/// `POST /api/admin/accounts/{account_id}/keys` (admin): create a key for any account.
+/// Create a key for an account (admin)
+///
+/// A new key for any account (shown once). Needs an admin key.
+#[utoipa::path(
+    post,
+    path = "/api/admin/accounts/{account_id}/keys",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("account_id" = Uuid, Path, description = "The account's `id`.")),
+    request_body(content = Option<CreateKeyRequest>, description = "Optional; an empty body is `{}`."),
+    responses(
+        (status = 201, description = "Created; `key` is shown this once.", body = CreatedKey),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 403, description = errors::NOT_ADMIN, body = ErrorEnvelope),
+        (status = 404, description = "`NOT_FOUND`: no such account.", body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: `name` is not 1 to 100 printable characters, or an unknown field.", body = ErrorEnvelope),
+    ),
+)]
 async fn admin_create_key(
     state: web::Data<AppState>,
     _admin: Admin,

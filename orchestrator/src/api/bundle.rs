@@ -7,9 +7,9 @@
 //! serves always matches its own routes (a test checks every path they mention against the
 //! OpenAPI spec). `{{BASE_URL}}` in them becomes the origin the request came to.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::header};
 
-use super::origin;
+use super::{Api, origin};
 
 /// (path, content type, text).
 pub const DOCUMENTS: &[(&str, &str, &str)] = &[
@@ -43,16 +43,14 @@ pub const DOCUMENTS: &[(&str, &str, &str)] = &[
 /// The placeholder replaced by the serving origin.
 pub const BASE_URL: &str = "{{BASE_URL}}";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Documents, not API routes: outside the OpenAPI spec (see `api::routes`).
+pub fn configure(api: &mut Api<'_>) {
     for &(path, content_type, text) in DOCUMENTS {
-        cfg.route(
-            path,
-            web::get().to(move |req: HttpRequest| async move {
-                HttpResponse::Ok()
-                    .insert_header((header::CONTENT_TYPE, content_type))
-                    .insert_header((header::CACHE_CONTROL, "no-cache"))
-                    .body(text.replace(BASE_URL, &origin(&req)))
-            }),
-        );
+        api.page(path, move |req: HttpRequest| async move {
+            HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .body(text.replace(BASE_URL, &origin(&req)))
+        });
     }
 }

@@ -1,99 +1,172 @@
 //! Chat (seed 001): sessions, sync and streamed turns, history, and the live event feed.
 //!
-//! SSE formats:
-//! - `POST .../chat/stream`: `status` `{"state","detail"}` (queued, starting, booting,
-//!   thinking); `message` either `{"type":"delta","content"}` (a piece of the reply) or
-//!   `{"type":"message","message":{...}}` (a persisted message: the user's first, the
-//!   assistant's last); `complete` `{"message_id","usage","duration_ms"}`;
-//!   `system_notification` `{"kind","message"}` (model_error, gateway_unavailable, timeout).
-//! - `GET .../chat/events`: `ready` `{"session_id"}` once, then `message` (a persisted message,
-//!   whole) each time one is created or changes, with `id: <change number>` for
-//!   `Last-Event-ID` resumption; a comment every 15 s keeps proxies from closing it.
+//! SSE formats (each event's `data` is one of the types below, so the OpenAPI spec shows them):
+//! - `POST .../chat/stream`: `status` [`StreamStatus`] (accepted, queued, starting, booting,
+//!   thinking); `message` [`StreamMessage`], either `{"type":"delta","content"}` (a piece of
+//!   the reply) or `{"type":"message","message":{...}}` (a persisted message: the user's first,
+//!   the assistant's last); `complete` [`StreamComplete`] `{"message_id","usage","duration_ms"}`
+//!   or `{"error":{"code","message"}}`; `system_notification` [`StreamNotice`]
+//!   `{"kind","message"}` (model_error, gateway_unavailable, timeout, turn_failed).
+//! - `GET .../chat/events`: `ready` [`EventsReady`] `{"session_id"}` once, then `message` (a
+//!   persisted [`MessageView`], whole) each time one is created or changes, with
+//!   `id: <change number>` for `Last-Event-ID` resumption; a comment every 15 s keeps proxies
+//!   from closing it.
 
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde::Deserialize;
+use sandbox_agent::protocol::{ErrorBody, ErrorEnvelope};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{optional_json, parse_id};
+use super::openapi::{InstancePath, errors};
+use super::{Api, optional_json, parse_id};
 use crate::auth::Caller;
-use crate::chat::views::{MessageView, SessionView};
+use crate::chat::views::{MessageView, SessionView, Usage};
 use crate::chat::{TurnEvent, TurnFailure};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::chat::Window;
 use crate::store::entities::chat_session;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let na = sandbox_agent::http::method_not_allowed;
-    cfg.service(
-        web::resource("/api/instances/{id}/chat/sessions")
-            .route(web::get().to(list_sessions))
-            .route(web::post().to(create_session))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/chat")
-            .route(web::post().to(chat))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/chat/stream")
-            .route(web::post().to(chat_stream))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/chat/messages")
-            .route(web::get().to(messages))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/chat/events")
-            .route(web::get().to(events))
-            .default_service(na()),
-    );
+pub fn configure(api: &mut Api<'_>) {
+    api.resource("/api/instances/{id}/chat/sessions", |r| {
+        r.get(list_sessions).post(create_session)
+    });
+    api.resource("/api/instances/{id}/chat", |r| r.post(chat));
+    api.resource("/api/instances/{id}/chat/stream", |r| r.post(chat_stream));
+    api.resource("/api/instances/{id}/chat/messages", |r| r.get(messages));
+    api.resource("/api/instances/{id}/chat/events", |r| r.get(events));
 }
 
-/// Body of `POST .../chat/sessions`.
-#[derive(Debug, Default, Deserialize)]
+/// Body of `POST .../chat/sessions` (may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "CLI session"}))]
 pub struct CreateSessionRequest {
-    /// Default: `Chat <time>`.
+    /// 1 to 200 characters. Default: `Chat <time>`.
     pub title: Option<String>,
 }
 
 /// Body of `POST .../chat` and `.../chat/stream`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"session_id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "message": "Inspect /workspace and summarize the repo."}))]
 pub struct ChatRequest {
     /// The session to continue; omitted → a new session titled after the message.
     pub session_id: Option<Uuid>,
+    /// What to say to the agent, 1 to 100 000 characters.
     pub message: String,
 }
 
 /// Query of `GET .../chat/messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
+    /// The session (required).
+    #[param(required = true)]
     pub session_id: Option<Uuid>,
-    /// The latest `limit` messages, in chronological order.
+    /// The latest `limit` messages, in chronological order (default: the earliest).
     #[serde(default)]
     pub tail: bool,
     /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 20)]
     pub limit: Option<u64>,
     /// Only messages after this message id.
     pub after: Option<Uuid>,
 }
 
 /// Query of `GET .../chat/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// The session (required).
+    #[param(required = true)]
     pub session_id: Option<Uuid>,
-    /// Replay messages created after this message id first.
+    /// Replay messages created after this message id first (ignored with `Last-Event-ID`).
     pub after: Option<Uuid>,
+}
+
+/// `POST .../chat`: the turn's persisted messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatReply {
+    /// The session the turn went to (new when the request named none).
+    pub session_id: Uuid,
+    pub user_message: MessageView,
+    pub assistant_message: MessageView,
+    /// What the model reported for this turn.
+    pub usage: Option<Usage>,
+}
+
+/// `GET .../chat/messages`: a page of history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagesPage {
+    pub session_id: Uuid,
+    /// Chronological.
+    pub messages: Vec<MessageView>,
+    /// More messages exist beyond this page (before it with `tail`, after it otherwise).
+    pub has_more: bool,
+}
+
+/// `chat/stream` event `status`: where the turn is.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"state": "thinking", "detail": "the agent is working on it"}))]
+pub struct StreamStatus {
+    /// `accepted` (always first), `queued` (behind another turn of the session), `starting`
+    /// (the instance is), `booting` (the gateway is), `thinking`.
+    pub state: String,
+    /// A sentence for people.
+    pub detail: String,
+    /// On `accepted` only: the session of the turn (new when the request named none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+}
+
+/// `chat/stream` event `message`: a piece of the reply, or a persisted message.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum StreamMessage {
+    /// `{"type":"delta","content":"..."}`: the next piece of the assistant's reply.
+    Delta { content: String },
+    /// `{"type":"message","message":{...}}`: a persisted message — the user's at the start,
+    /// the assistant's (complete or failed) at the end.
+    Message { message: MessageView },
+}
+
+/// `chat/stream` event `complete`: the last event of a turn.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StreamComplete {
+    /// The reply is complete and persisted.
+    Done {
+        /// The assistant message's id.
+        message_id: Uuid,
+        usage: Option<Usage>,
+        duration_ms: u64,
+    },
+    /// The turn failed (`MODEL_ERROR`, `UNAVAILABLE`, `TIMEOUT`, `INSTANCE_NOT_RUNNING`, ...);
+    /// the failed reply is persisted with `status: failed`.
+    Failed { error: ErrorBody },
+}
+
+/// `chat/stream` event `system_notification`: something to tell the user that is not part of
+/// the reply; sent before a failed `complete`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"kind": "model_error", "message": "the model provider answered 401: invalid api key"}))]
+pub struct StreamNotice {
+    /// `model_error`, `gateway_unavailable`, `timeout` or `turn_failed`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// `chat/events` event `ready`: the feed is live.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsReady {
+    pub session_id: Uuid,
 }
 
 const MAX_MESSAGE_CHARS: usize = 100_000;
@@ -123,7 +196,20 @@ async fn owned_session(
         .ok_or_else(|| ApiError::not_found("chat session"))
 }
 
-/// `GET .../chat/sessions`: the instance's sessions (title, created, last activity, count).
+/// List chat sessions
+///
+/// The instance's sessions: title, created, last activity, message count.
+#[utoipa::path(
+    get,
+    path = "/api/instances/{id}/chat/sessions",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 200, description = "The sessions.", body = [SessionView]),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+    ),
+)]
 async fn list_sessions(
     state: web::Data<AppState>,
     caller: Caller,
@@ -140,7 +226,24 @@ async fn list_sessions(
     Ok(HttpResponse::Ok().json(sessions))
 }
 
-/// `POST .../chat/sessions`: start a session. `201`.
+/// Create a chat session
+///
+/// An empty session; `POST .../chat` with its `id` talks in it. (A turn without `session_id`
+/// creates one too.) Works whatever the instance's state.
+#[utoipa::path(
+    post,
+    path = "/api/instances/{id}/chat/sessions",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(InstancePath),
+    request_body(content = Option<CreateSessionRequest>, description = "Optional; an empty body is `{}`."),
+    responses(
+        (status = 201, description = "Created.", body = SessionView),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: `title` is not 1 to 200 characters, or an unknown field.", body = ErrorEnvelope),
+    ),
+)]
 async fn create_session(
     state: web::Data<AppState>,
     caller: Caller,
@@ -194,8 +297,37 @@ async fn prepare_turn(
     Ok((id, session, text))
 }
 
-/// `POST .../chat`: send a message and wait for the reply. Returns the persisted user and
-/// assistant messages. Model errors are `502 MODEL_ERROR` (the failed reply is persisted).
+/// Chat (wait for the reply)
+///
+/// Sends a message to the instance's OpenClaw agent and waits for its whole reply (the agent
+/// may run tools in the workspace meanwhile). Returns the persisted user and assistant
+/// messages. Turns of one session run one at a time, in order. A turn sent while the instance
+/// or its gateway is still starting waits for it. On a failure the failed reply is persisted
+/// too (`status: failed`).
+#[utoipa::path(
+    post,
+    path = "/api/instances/{id}/chat",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(InstancePath),
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "The turn's messages.", body = ChatReply,
+            example = json!({
+                "session_id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
+                "user_message": {"id": "0d5c2a9e-6f1b-4c3d-8e7a-2b4c6d8e0f12", "session_id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "role": "user", "content": "Inspect /workspace and summarize the repo.", "status": "complete", "created_at": "2026-03-20T18:26:36.020Z", "updated_at": "2026-03-20T18:26:36.020Z"},
+                "assistant_message": {"id": "1c6f0e58-8a52-4a8e-a1f4-7d1c3b9e2a10", "session_id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "role": "assistant", "content": "The repo is a Rust workspace with two crates...", "status": "complete", "usage": {"input_tokens": 812, "output_tokens": 164}, "duration_ms": 5230, "created_at": "2026-03-20T18:26:36.071Z", "updated_at": "2026-03-20T18:26:41.302Z"},
+                "usage": {"input_tokens": 812, "output_tokens": 164}
+            })),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 404, description = errors::NO_INSTANCE_OR_SESSION, body = ErrorEnvelope),
+        (status = 409, description = errors::NOT_RUNNING, body = ErrorEnvelope),
+        (status = 422, description = errors::CHAT_VALIDATION, body = ErrorEnvelope),
+        (status = 502, description = "`MODEL_ERROR`: the model provider answered an error. `SANDBOX_UNAVAILABLE`: the instance's sandbox did not answer.", body = ErrorEnvelope),
+        (status = 503, description = "`UNAVAILABLE`: the instance's OpenClaw gateway is not available (not installed, or crashed and restarting).", body = ErrorEnvelope),
+        (status = 504, description = "`TIMEOUT`: the instance did not become ready, or the turn took longer than the service allows (`chat.turn_timeout_s`).", body = ErrorEnvelope),
+    ),
+)]
 async fn chat(
     state: web::Data<AppState>,
     caller: Caller,
@@ -219,12 +351,12 @@ async fn chat(
         }
     }
     match (user, assistant) {
-        (Some(user), Some(assistant)) => Ok(HttpResponse::Ok().json(json!({
-            "session_id": session.id,
-            "user_message": user,
-            "assistant_message": assistant,
-            "usage": usage,
-        }))),
+        (Some(user), Some(assistant)) => Ok(HttpResponse::Ok().json(ChatReply {
+            session_id: session.id,
+            user_message: user,
+            assistant_message: assistant,
+            usage,
+        })),
         _ => Err(ApiError::internal(anyhow::anyhow!(
             "turn ended without a reply"
         ))),
@@ -248,7 +380,44 @@ fn sse_response() -> actix_web::HttpResponseBuilder {
     b
 }
 
-/// `POST .../chat/stream`: send a message and stream the reply over SSE (see module docs).
+/// Chat (stream the reply)
+///
+/// The same turn as `POST .../chat`, answered as Server-Sent Events while it happens. Errors
+/// found before the turn starts (bad body, unknown session, stopped instance) are ordinary
+/// error responses; later failures arrive as a `system_notification` and a `complete` with
+/// `error`.
+///
+/// Events (`event:` name → `data:` JSON):
+///
+/// | event | data | when |
+/// |---|---|---|
+/// | `status` | `StreamStatus` `{"state","detail","session_id"?}` | `accepted` first (with `session_id`), then `queued`, `starting`, `booting`, `thinking` as they happen |
+/// | `message` | `StreamMessage`: `{"type":"delta","content"}` or `{"type":"message","message":MessageView}` | the persisted user message, then reply pieces, then the persisted assistant message |
+/// | `system_notification` | `StreamNotice` `{"kind","message"}` | before a failed `complete`: `model_error`, `gateway_unavailable`, `timeout`, `turn_failed` |
+/// | `complete` | `StreamComplete`: `{"message_id","usage","duration_ms"}` or `{"error":{"code","message"}}` | last; the stream then ends |
+#[utoipa::path(
+    post,
+    path = "/api/instances/{id}/chat/stream",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(InstancePath),
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "A stream of Server-Sent Events (see above; their `data` schemas are `StreamStatus`, `StreamMessage`, `StreamNotice` and `StreamComplete`).",
+            content_type = "text/event-stream", body = serde_json::Value,
+            example = "event: status\ndata: {\"detail\":\"turn accepted\",\"session_id\":\"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d\",\"state\":\"accepted\"}\n\nevent: message\ndata: {\"message\":{\"content\":\"run: echo hello > hello.txt\",\"created_at\":\"2026-03-20T18:26:36.020Z\",\"id\":\"0d5c2a9e-6f1b-4c3d-8e7a-2b4c6d8e0f12\",\"role\":\"user\",\"session_id\":\"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d\",\"status\":\"complete\",\"updated_at\":\"2026-03-20T18:26:36.020Z\"},\"type\":\"message\"}\n\nevent: status\ndata: {\"detail\":\"the agent is working on it\",\"state\":\"thinking\"}\n\nevent: message\ndata: {\"content\":\"Done: hello.txt\",\"type\":\"delta\"}\n\nevent: message\ndata: {\"message\":{\"content\":\"Done: hello.txt\",\"created_at\":\"2026-03-20T18:26:36.071Z\",\"duration_ms\":2210,\"id\":\"1c6f0e58-8a52-4a8e-a1f4-7d1c3b9e2a10\",\"role\":\"assistant\",\"session_id\":\"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d\",\"status\":\"complete\",\"updated_at\":\"2026-03-20T18:26:38.281Z\"},\"type\":\"message\"}\n\nevent: complete\ndata: {\"duration_ms\":2210,\"message_id\":\"1c6f0e58-8a52-4a8e-a1f4-7d1c3b9e2a10\",\"usage\":{\"input_tokens\":812,\"output_tokens\":164}}\n\n"),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 404, description = errors::NO_INSTANCE_OR_SESSION, body = ErrorEnvelope),
+        (status = 409, description = errors::NOT_RUNNING, body = ErrorEnvelope),
+        (status = 422, description = errors::CHAT_VALIDATION, body = ErrorEnvelope),
+    ),
+    extensions(("x-sse-events" = json!({
+        "status": {"$ref": "#/components/schemas/StreamStatus"},
+        "message": {"$ref": "#/components/schemas/StreamMessage"},
+        "system_notification": {"$ref": "#/components/schemas/StreamNotice"},
+        "complete": {"$ref": "#/components/schemas/StreamComplete"}
+    }))),
+)]
 async fn chat_stream(
     state: web::Data<AppState>,
     caller: Caller,
@@ -261,26 +430,37 @@ async fn chat_stream(
         .start_turn(caller.owner, id, session.clone(), text);
     let head = futures_util::stream::iter([sse(
         "status",
-        &json!({"state": "accepted", "detail": "turn accepted", "session_id": session.id}),
+        &json!(StreamStatus {
+            state: "accepted".into(),
+            detail: "turn accepted".into(),
+            session_id: Some(session.id),
+        }),
         None,
     )]);
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         let ev = rx.recv().await?;
         let frame = match ev {
-            TurnEvent::Status { state, detail } => {
-                sse("status", &json!({"state": state, "detail": detail}), None)
-            }
-            TurnEvent::Delta(content) => sse(
-                "message",
-                &json!({"type": "delta", "content": content}),
+            TurnEvent::Status { state, detail } => sse(
+                "status",
+                &json!(StreamStatus {
+                    state: state.into(),
+                    detail,
+                    session_id: None,
+                }),
                 None,
             ),
-            TurnEvent::Message(m) => {
-                sse("message", &json!({"type": "message", "message": m}), None)
+            TurnEvent::Delta(content) => {
+                sse("message", &json!(StreamMessage::Delta { content }), None)
+            }
+            TurnEvent::Message(message) => {
+                sse("message", &json!(StreamMessage::Message { message }), None)
             }
             TurnEvent::Notice { kind, message } => sse(
                 "system_notification",
-                &json!({"kind": kind, "message": message}),
+                &json!(StreamNotice {
+                    kind: kind.into(),
+                    message,
+                }),
                 None,
             ),
             TurnEvent::Complete {
@@ -289,16 +469,17 @@ async fn chat_stream(
                 duration_ms,
             } => sse(
                 "complete",
-                &json!({"message_id": message_id, "usage": usage, "duration_ms": duration_ms}),
+                &json!(StreamComplete::Done {
+                    message_id,
+                    usage,
+                    duration_ms,
+                }),
                 None,
             ),
             TurnEvent::Failed(f) => {
                 let TurnFailure { code, message, .. } = *f;
-                sse(
-                    "complete",
-                    &json!({"error": {"code": code.as_str(), "message": message}}),
-                    None,
-                )
+                let error = ErrorEnvelope::new(code, message).error;
+                sse("complete", &json!(StreamComplete::Failed { error }), None)
             }
         };
         Some((Ok::<_, std::convert::Infallible>(frame), rx))
@@ -306,7 +487,23 @@ async fn chat_stream(
     Ok(sse_response().streaming(head.map(Ok).chain(events)))
 }
 
-/// `GET .../chat/messages?session_id=&tail=&limit=&after=`: history in chronological order.
+/// Chat history
+///
+/// A session's messages in chronological order: the first `limit`, or with `tail=true` the
+/// latest `limit`, or those after the message `after`. `has_more` says whether more exist.
+#[utoipa::path(
+    get,
+    path = "/api/instances/{id}/chat/messages",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(InstancePath, MessagesQuery),
+    responses(
+        (status = 200, description = "A page of history.", body = MessagesPage),
+        (status = 400, description = errors::BAD_QUERY, body = ErrorEnvelope),
+        (status = 404, description = "`NOT_FOUND`: no such instance, session (in this instance) or `after` message.", body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: `session_id` is missing, or `limit` is not 1 to 500.", body = ErrorEnvelope),
+    ),
+)]
 async fn messages(
     state: web::Data<AppState>,
     caller: Caller,
@@ -342,14 +539,50 @@ async fn messages(
         )
         .await?;
     let messages: Vec<MessageView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "session_id": session.id,
-        "messages": messages,
-        "has_more": has_more,
-    })))
+    Ok(HttpResponse::Ok().json(MessagesPage {
+        session_id: session.id,
+        messages,
+        has_more,
+    }))
 }
 
-/// `GET .../chat/events?session_id=&after=`: `ready`, then every persisted change (SSE).
+/// Follow a session (event feed)
+///
+/// Server-Sent Events: `ready` once, then a `message` event with the whole persisted message
+/// (`MessageView`) every time one is created or changes — including a streaming reply, about
+/// four times a second. Each `message` carries `id: <change number>`: reconnect with
+/// `Last-Event-ID` to get every change since, or with `after=<message id>` to replay the
+/// messages created after that one. Without either, only changes from now on are sent. A
+/// `: keepalive` comment comes every 15 s. The stream ends when the service shuts down, or
+/// when the client falls too far behind; resume with `Last-Event-ID`.
+///
+/// | event | id | data |
+/// |---|---|---|
+/// | `ready` | – | `EventsReady` `{"session_id"}` |
+/// | `message` | change number | `MessageView` |
+#[utoipa::path(
+    get,
+    path = "/api/instances/{id}/chat/events",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(
+        InstancePath,
+        EventsQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this change number (the `id:` of the last event received)."),
+    ),
+    responses(
+        (status = 200, description = "A stream of Server-Sent Events (`ready`: `EventsReady`; `message`: `MessageView`).",
+            content_type = "text/event-stream", body = serde_json::Value,
+            example = "event: ready\ndata: {\"session_id\":\"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d\"}\n\nid: 42\nevent: message\ndata: {\"content\":\"The repo is\",\"created_at\":\"2026-03-20T18:26:36.071Z\",\"id\":\"1c6f0e58-8a52-4a8e-a1f4-7d1c3b9e2a10\",\"role\":\"assistant\",\"session_id\":\"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d\",\"status\":\"streaming\",\"updated_at\":\"2026-03-20T18:26:36.330Z\"}\n\n: keepalive\n\n"),
+        (status = 400, description = errors::BAD_QUERY, body = ErrorEnvelope),
+        (status = 404, description = "`NOT_FOUND`: no such instance, session (in this instance) or `after` message.", body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: `session_id` is missing.", body = ErrorEnvelope),
+    ),
+    extensions(("x-sse-events" = json!({
+        "ready": {"$ref": "#/components/schemas/EventsReady"},
+        "message": {"$ref": "#/components/schemas/MessageView"}
+    }))),
+)]
 async fn events(
     state: web::Data<AppState>,
     caller: Caller,
@@ -384,7 +617,13 @@ async fn events(
         (None, Some(_)) => 0,
         (None, None) => session.rev,
     };
-    let mut frames = vec![sse("ready", &json!({"session_id": session.id}), None)];
+    let mut frames = vec![sse(
+        "ready",
+        &json!(EventsReady {
+            session_id: session.id
+        }),
+        None,
+    )];
     for m in backlog {
         high = high.max(m.rev);
         let rev = m.rev;

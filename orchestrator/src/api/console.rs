@@ -6,13 +6,15 @@ use std::path::{Component, Path, PathBuf};
 
 use actix_web::{HttpResponse, http::header, web};
 
+use super::Api;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/console", web::get().to(console_index))
-        .route("/console/{tail:.*}", web::get().to(console_file))
-        .route("/vendor/{tail:.*}", web::get().to(vendor_file));
+/// Pages, not API routes: outside the OpenAPI spec (see `api::routes`).
+pub fn configure(api: &mut Api<'_>) {
+    api.page("/console", console_index);
+    api.page("/console/{tail:.*}", console_file);
+    api.page("/vendor/{tail:.*}", vendor_file);
 }
 
 /// Where the static files are: the setting, else `web-static` in the working directory, else

@@ -1,60 +1,39 @@
 //! Instances (seed 001): list, create, inspect, delete, reboot, shutdown, start, status.
 
 use actix_web::{HttpResponse, web};
+use sandbox_agent::protocol::{DesktopStatus, ErrorEnvelope, GatewayStatus};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{optional_json, parse_id, timestamp};
+use super::openapi::{InstancePath, errors};
+use super::{Api, optional_json, parse_id, timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::NewInstance;
 use crate::store::entities::{instance, instance_event};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let na = sandbox_agent::http::method_not_allowed;
-    cfg.service(
-        web::resource("/api/instances")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch))
-            .route(web::delete().to(delete))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/status")
-            .route(web::get().to(status))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/reboot")
-            .route(web::post().to(reboot))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/shutdown")
-            .route(web::post().to(shutdown))
-            .default_service(na()),
-    )
-    .service(
-        web::resource("/api/instances/{id}/start")
-            .route(web::post().to(start))
-            .default_service(na()),
-    );
+pub fn configure(api: &mut Api<'_>) {
+    api.resource("/api/instances", |r| r.get(list).post(create));
+    api.resource("/api/instances/{id}", |r| {
+        r.get(get).patch(patch).delete(delete)
+    });
+    api.resource("/api/instances/{id}/status", |r| r.get(status));
+    api.resource("/api/instances/{id}/reboot", |r| r.post(reboot));
+    api.resource("/api/instances/{id}/shutdown", |r| r.post(shutdown));
+    api.resource("/api/instances/{id}/start", |r| r.post(start));
 }
 
 /// An instance, in the seed's shape (plus `name` and `status_reason`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f", "name": "instance-3f2b8c", "status": "ready", "status_reason": null, "sandbox_id": "sandy-6e1f0a2b9c4d", "desktop": false, "created_at": "2026-03-20T18:22:54.000Z", "updated_at": "2026-03-20T18:22:56.120Z"}))]
 pub struct InstanceView {
     pub id: Uuid,
     pub name: String,
     /// `provisioning`, `starting`, `ready`, `rebooting`, `stopping`, `stopped`, `failed`
     /// or `deleting`.
+    #[schema(example = "ready")]
     pub status: String,
     /// Why the instance is in this status (set for `failed`).
     pub status_reason: Option<String>,
@@ -62,6 +41,9 @@ pub struct InstanceView {
     pub sandbox_id: Option<String>,
     /// The virtual desktop starts with the sandbox (else on the first `vnc-url` or `vnc/ws`).
     pub desktop: bool,
+    /// Seconds idle before the instance sleeps (`0` = never); `null` = the service default
+    /// (`GET /api` → `limits.idle_timeout_s`).
+    pub idle_timeout_s: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -75,6 +57,7 @@ impl From<instance::Model> for InstanceView {
             status_reason: m.status_reason,
             sandbox_id: m.sandbox_id,
             desktop: m.desktop,
+            idle_timeout_s: m.idle_timeout_s,
             created_at: timestamp(&m.created_at),
             updated_at: timestamp(&m.updated_at),
         }
@@ -82,11 +65,15 @@ impl From<instance::Model> for InstanceView {
 }
 
 /// One persisted status transition.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TransitionView {
+    /// The status before (`null` for the first transition).
     pub from: Option<String>,
+    /// The status after.
     pub to: String,
+    /// Why, when there is more to say (e.g. a failure).
     pub reason: Option<String>,
+    /// When.
     pub at: String,
 }
 
@@ -102,7 +89,20 @@ impl From<instance_event::Model> for TransitionView {
 }
 
 /// `GET .../status`: the status, whether the instance serves calls now, and its history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f", "status": "ready", "status_reason": null,
+    "desired_state": "running", "ready": true, "sandbox_id": "sandy-6e1f0a2b9c4d",
+    "updated_at": "2026-03-20T18:22:56.120Z",
+    "gateway": {"state": "ready", "restarts": 0, "boot_ms": 14210, "rss_bytes": 412000000},
+    "desktop": {"state": "off", "width": 1280, "height": 800},
+    "usage": {"input_tokens": 1532, "output_tokens": 418},
+    "transitions": [
+        {"from": null, "to": "provisioning", "reason": null, "at": "2026-03-20T18:22:54.000Z"},
+        {"from": "provisioning", "to": "starting", "reason": null, "at": "2026-03-20T18:22:54.010Z"},
+        {"from": "starting", "to": "ready", "reason": null, "at": "2026-03-20T18:22:56.120Z"}
+    ]
+}))]
 pub struct StatusView {
     pub id: Uuid,
     pub status: String,
@@ -115,10 +115,10 @@ pub struct StatusView {
     pub updated_at: String,
     /// The OpenClaw gateway inside the sandbox (`booting`, `ready`, `crashed` with reason…),
     /// when the instance is ready.
-    pub gateway: Option<sandbox_agent::protocol::GatewayStatus>,
+    pub gateway: Option<GatewayStatus>,
     /// The virtual desktop (`off` until first used, unless created with `"desktop": true`;
     /// `running`, `failed` with reason), when the instance is ready.
-    pub desktop: Option<sandbox_agent::protocol::DesktopStatus>,
+    pub desktop: Option<DesktopStatus>,
     /// Model tokens this instance has used.
     pub usage: UsageView,
     /// Every status change, oldest first.
@@ -126,21 +126,23 @@ pub struct StatusView {
 }
 
 /// Token totals of an instance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageView {
     pub input_tokens: i64,
     pub output_tokens: i64,
 }
 
 /// Body of `POST /api/instances` (may be empty).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "docs-bot", "instructions": "You maintain the docs in /workspace/docs. Answer briefly."}))]
 pub struct CreateInstanceRequest {
-    /// A display name (default `instance-<hex>`).
+    /// A display name, 1 to 64 printable characters (default `instance-<hex>`).
     pub name: Option<String>,
     /// An invite code to redeem when the account has no subscription.
     pub invite_code: Option<String>,
-    /// Standing instructions for the agent, written to `/workspace/AGENTS.md`.
+    /// Standing instructions for the agent, written to `/workspace/AGENTS.md` (at most
+    /// 100 000 characters).
     pub instructions: Option<String>,
     /// Bring your own model provider (OpenAI-compatible) instead of the service default.
     pub provider: Option<ProviderRequest>,
@@ -148,26 +150,49 @@ pub struct CreateInstanceRequest {
     /// (default `false`: it starts on first use, in about a second).
     #[serde(default)]
     pub desktop: bool,
+    /// Seconds with nothing in flight before the instance sleeps (no process remains; any
+    /// call wakes it); `0` = never sleep; at most 30 days. Default: the service's setting.
+    pub idle_timeout_s: Option<u64>,
 }
 
 /// A tenant's own model provider. The key is encrypted at rest and never shown again, nor
 /// does it ever enter the sandbox.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"base_url": "https://api.openai.com/v1", "api_key": "sk-...", "model": "gpt-4.1-mini"}))]
 pub struct ProviderRequest {
-    /// e.g. `https://api.openai.com/v1` (the part before `/chat/completions`).
+    /// e.g. `https://api.openai.com/v1` (the part before `/chat/completions`). Must be a
+    /// public http(s) address unless the service allows private ones.
     pub base_url: String,
+    /// Sent as `Authorization: Bearer` to the provider. Write-only: never returned.
+    #[schema(write_only)]
     pub api_key: Option<String>,
     /// The provider's model id, e.g. `gpt-4.1-mini`.
     pub model: String,
 }
 
 /// Body of `PATCH /api/instances/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"instructions": "Reply in French. Keep notes in /workspace/notes.md."}))]
 pub struct PatchInstanceRequest {
-    /// New instructions; written to `/workspace/AGENTS.md` at once (or at the next start).
+    /// New instructions (at most 100 000 characters); written to `/workspace/AGENTS.md` at
+    /// once (or at the next start).
     pub instructions: Option<String>,
+    /// A new idle timeout in seconds (`0` = never sleep; at most 30 days); applies at once.
+    pub idle_timeout_s: Option<u64>,
+}
+
+/// The longest idle timeout an instance may ask for (30 days).
+const MAX_IDLE_TIMEOUT_S: u64 = 30 * 24 * 3600;
+
+fn check_idle_timeout(seconds: Option<u64>) -> ApiResult<()> {
+    if seconds.is_some_and(|s| s > MAX_IDLE_TIMEOUT_S) {
+        return Err(ApiError::validation(format!(
+            "idle_timeout_s must be at most {MAX_IDLE_TIMEOUT_S} (30 days); 0 = never sleep"
+        )));
+    }
+    Ok(())
 }
 
 const MAX_INSTRUCTIONS: usize = 100_000;
@@ -223,7 +248,17 @@ fn check_provider(p: &ProviderRequest, allow_private: bool) -> ApiResult<()> {
     Ok(())
 }
 
-/// `GET /api/instances`: this account's instances, oldest first.
+/// List instances
+///
+/// This account's instances, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/instances",
+    tag = "instances",
+    operation_id = "list_instances",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The account's instances.", body = [InstanceView])),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let items: Vec<InstanceView> = state
@@ -236,9 +271,29 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpRespo
     Ok(HttpResponse::Ok().json(items))
 }
 
-/// `POST /api/instances`: create an instance. `201` at once with status `provisioning`;
-/// poll `GET .../status` until `ready`. `403` when the account may not create one, `503`
-/// when the node is full.
+/// Create an instance
+///
+/// `201` at once with status `provisioning` and a `Location` header; poll
+/// `GET /api/instances/{id}/status` until `ready` (a few seconds). The OpenClaw gateway inside
+/// boots in about 15 s more; chat turns sent earlier wait for it.
+#[utoipa::path(
+    post,
+    path = "/api/instances",
+    tag = "instances",
+    operation_id = "create_instance",
+    security(("bearer" = [])),
+    request_body(content = Option<CreateInstanceRequest>, description = "Optional; an empty body is `{}`."),
+    responses(
+        (status = 201, description = "Created, provisioning.", body = InstanceView,
+            headers(("Location" = String, description = "`/api/instances/{id}`")),
+            example = json!({"id": "3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f", "name": "docs-bot", "status": "provisioning", "status_reason": null, "sandbox_id": "sandy-6e1f0a2b9c4d", "desktop": false, "created_at": "2026-03-20T18:22:54.000Z", "updated_at": "2026-03-20T18:22:54.000Z"})),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 403, description = "`QUOTA_EXCEEDED`: the account has as many instances as it may have.", body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad `name`, `instructions` too long, a `provider` with a bad or private `base_url` or `model`, or an unknown field.", body = ErrorEnvelope),
+        (status = 503, description = "`CAPACITY_EXHAUSTED`: the node runs as many instances as it can; retry after `retryAfter` seconds.", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn create(
     state: web::Data<AppState>,
@@ -266,8 +321,10 @@ async fn create(
             .to_owned(),
         instructions: req.instructions,
         desktop: req.desktop,
+        idle_timeout_s: req.idle_timeout_s.map(|s| s as i64),
         ..Default::default()
     };
+    check_idle_timeout(req.idle_timeout_s)?;
     if let Some(p) = &req.provider {
         check_provider(p, state.settings.model.allow_private_base_urls)?;
         new.model_base_url = Some(p.base_url.trim_end_matches('/').to_owned());
@@ -283,7 +340,19 @@ async fn create(
         .json(InstanceView::from(m)))
 }
 
-/// `GET /api/instances/{id}`.
+/// Get an instance
+#[utoipa::path(
+    get,
+    path = "/api/instances/{id}",
+    tag = "instances",
+    operation_id = "get_instance",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 200, description = "The instance.", body = InstanceView),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn get(
     state: web::Data<AppState>,
@@ -299,7 +368,25 @@ async fn get(
     Ok(HttpResponse::Ok().json(InstanceView::from(m)))
 }
 
-/// `PATCH /api/instances/{id}`: change the instructions (`/workspace/AGENTS.md`).
+/// Change an instance
+///
+/// Today: its instructions, written to `/workspace/AGENTS.md` at once when it runs (else at its
+/// next start); OpenClaw reads them on its next turn.
+#[utoipa::path(
+    patch,
+    path = "/api/instances/{id}",
+    tag = "instances",
+    operation_id = "update_instance",
+    security(("bearer" = [])),
+    params(InstancePath),
+    request_body(content = Option<PatchInstanceRequest>, description = "Optional; an empty body changes nothing."),
+    responses(
+        (status = 200, description = "The instance after the change.", body = InstanceView),
+        (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: `instructions` too long, or an unknown field.", body = ErrorEnvelope),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn patch(
     state: web::Data<AppState>,
@@ -309,6 +396,13 @@ async fn patch(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
     let req: PatchInstanceRequest = optional_json(&body)?;
+    check_idle_timeout(req.idle_timeout_s)?;
+    if let Some(seconds) = req.idle_timeout_s {
+        state
+            .manager
+            .set_idle_timeout(&caller.owner, id, seconds)
+            .await?;
+    }
     if let Some(text) = &req.instructions {
         check_instructions(text)?;
         state
@@ -324,7 +418,23 @@ async fn patch(
     Ok(HttpResponse::Ok().json(InstanceView::from(m)))
 }
 
-/// `GET /api/instances/{id}/status`.
+/// An instance's status
+///
+/// The status and its reason, what the service converges it to, whether it serves calls now,
+/// the OpenClaw gateway's and the desktop's state (when ready), token usage, and every
+/// transition with its time.
+#[utoipa::path(
+    get,
+    path = "/api/instances/{id}/status",
+    tag = "instances",
+    operation_id = "get_instance_status",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 200, description = "The status and its history.", body = StatusView),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn status(
     state: web::Data<AppState>,
@@ -369,7 +479,21 @@ async fn status(
     }))
 }
 
-/// `DELETE /api/instances/{id}`: stop it and delete its workspace for good. `204`.
+/// Delete an instance
+///
+/// Stops it and deletes its workspace and state for good.
+#[utoipa::path(
+    delete,
+    path = "/api/instances/{id}",
+    tag = "instances",
+    operation_id = "delete_instance",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn delete(
     state: web::Data<AppState>,
@@ -381,8 +505,23 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /api/instances/{id}/reboot`: replace its sandbox with a fresh one; the workspace
-/// is kept. `202` with status `rebooting`.
+/// Reboot an instance
+///
+/// Replaces its sandbox with a fresh one; the workspace and state are kept. `202` with status
+/// `rebooting`; poll the status until `ready`.
+#[utoipa::path(
+    post,
+    path = "/api/instances/{id}/reboot",
+    tag = "instances",
+    operation_id = "reboot_instance",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 202, description = "Rebooting.", body = InstanceView),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+        (status = 409, description = "`INSTANCE_NOT_RUNNING`: it is stopped (use `start`). `CONFLICT`: it is being deleted.", body = ErrorEnvelope),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn reboot(
     state: web::Data<AppState>,
@@ -394,8 +533,23 @@ async fn reboot(
     Ok(HttpResponse::Accepted().json(InstanceView::from(m)))
 }
 
-/// `POST /api/instances/{id}/shutdown`: stop its sandbox, keep its workspace. `202` with
-/// status `stopping` (or the current status if already stopped).
+/// Shut an instance down
+///
+/// Stops its sandbox and keeps its workspace. `202` with status `stopping` (or the current
+/// status if already stopped).
+#[utoipa::path(
+    post,
+    path = "/api/instances/{id}/shutdown",
+    tag = "instances",
+    operation_id = "shutdown_instance",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 202, description = "Stopping.", body = InstanceView),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+        (status = 409, description = "`CONFLICT`: it is being deleted.", body = ErrorEnvelope),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn shutdown(
     state: web::Data<AppState>,
@@ -407,8 +561,25 @@ async fn shutdown(
     Ok(HttpResponse::Accepted().json(InstanceView::from(m)))
 }
 
-/// `POST /api/instances/{id}/start`: start a stopped or failed instance. `202` with status
-/// `starting` (or the current status if already running).
+/// Start an instance
+///
+/// Starts a stopped or failed instance. `202` with status `starting` (or the current status
+/// if already running).
+#[utoipa::path(
+    post,
+    path = "/api/instances/{id}/start",
+    tag = "instances",
+    operation_id = "start_instance",
+    security(("bearer" = [])),
+    params(InstancePath),
+    responses(
+        (status = 202, description = "Starting.", body = InstanceView),
+        (status = 404, description = errors::NO_INSTANCE, body = ErrorEnvelope),
+        (status = 409, description = "`CONFLICT`: it is still stopping, or being deleted.", body = ErrorEnvelope),
+        (status = 503, description = "`CAPACITY_EXHAUSTED`: the node runs as many instances as it can; retry after `retryAfter` seconds.", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn start(
     state: web::Data<AppState>,

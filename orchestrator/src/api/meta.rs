@@ -1,14 +1,17 @@
-//! Service metadata and probes: `GET /api`, `/healthz`, `/readyz`.
+//! Service metadata and probes: `GET /api`, `/healthz`, `/readyz`, and `/metrics` (served by
+//! the Prometheus middleware `startup.rs` installs; documented here).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::Api;
 use crate::startup::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api", web::get().to(api_root))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+pub fn configure(api: &mut Api<'_>) {
+    api.resource("/api", |r| r.get(api_root));
+    api.resource("/healthz", |r| r.get(healthz));
+    api.resource("/readyz", |r| r.get(readyz));
 }
 
 /// The resource map from the API contract (seed 001).
@@ -27,46 +30,174 @@ pub const RESOURCES: &[&str] = &[
     "/api/instances/{instanceId}/vnc/ws",
 ];
 
-/// `GET /api`: runtime metadata and the resource map, so a client can discover the contract.
-/// Open (no key needed).
+/// `GET /api`: what this service is and how to use it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiRoot {
+    /// `OpenClaw as a Service`.
+    pub name: &'static str,
+    /// The service's version.
+    #[schema(example = "0.1.0")]
+    pub version: &'static str,
+    pub runtime: RuntimeInfo,
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
+    pub authentication: AuthenticationInfo,
+    pub limits: LimitsInfo,
+    pub model: ModelInfo,
+    pub features: FeaturesInfo,
+    pub documentation: DocumentationInfo,
+    /// The resource map of the API contract (seed 001); `{instanceId}` is an instance's `id`.
+    pub resources: &'static [&'static str],
+}
+
+/// Where sandboxes run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuntimeInfo {
+    /// `local` (bubblewrap on this node).
+    #[schema(example = "local")]
+    pub kind: &'static str,
+    /// How sandboxes are isolated, in words.
+    pub sandbox: String,
+}
+
+/// How to authenticate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthenticationInfo {
+    /// `Authorization: Bearer <api key>`.
+    pub header: &'static str,
+    /// Where keys are managed: `/api/keys`.
+    pub keys: &'static str,
+}
+
+/// This node's limits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsInfo {
+    /// Instances running at once on this node (`503 CAPACITY_EXHAUSTED` beyond).
+    pub max_running_instances: u64,
+    /// The default per-account instance quota (`403 QUOTA_EXCEEDED` beyond).
+    pub max_instances_per_account: u64,
+    /// The largest `timeout_ms` of `terminal/exec`.
+    pub exec_max_timeout_ms: u64,
+    /// The largest file `files/read` returns.
+    pub read_max_bytes: u64,
+    /// How long a dropped terminal waits for a reattach.
+    pub terminal_reattach_grace_s: u64,
+    /// Output replayed on a terminal reattach.
+    pub terminal_scrollback_bytes: usize,
+    /// Terminals at once per instance.
+    pub terminals_per_instance: usize,
+    /// Lifetime of a websocket token (`vnc-url`, `ws-token`).
+    pub ws_token_ttl_s: u64,
+}
+
+/// The default model provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelInfo {
+    /// `configured`, or `scripted stand-in (no provider configured)`.
+    pub provider: &'static str,
+    /// Instances may bring their own provider (`provider` on create).
+    pub byok: bool,
+}
+
+/// What this node offers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeaturesInfo {
+    /// Chat with the OpenClaw agent (OpenClaw is installed).
+    pub chat: bool,
+    /// Interactive terminals (`terminal/ws`).
+    pub terminal_ws: bool,
+    /// The virtual desktop (`vnc-url`, `vnc/ws`): Xvfb and x11vnc are installed.
+    pub desktop: bool,
+    /// Where the web console is: `/console`.
+    pub console: &'static str,
+    pub billing: bool,
+    pub kubernetes: bool,
+}
+
+/// Where the API is described.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentationInfo {
+    /// The OpenAPI 3.1 spec as JSON: `/api/openapi.json`.
+    pub openapi_json: &'static str,
+    /// The same spec as YAML: `/api/openapi.yaml`.
+    pub openapi_yaml: &'static str,
+    /// The interactive reference: `/docs`.
+    pub ui: &'static str,
+}
+
+/// Service metadata
+///
+/// Runtime metadata, limits, enabled features and the resource map, so a client can discover
+/// the contract. Open: no key needed.
+#[utoipa::path(
+    get,
+    path = "/api",
+    tag = "meta",
+    operation_id = "get_api_root",
+    responses(
+        (status = 200, description = "What this service is and how to use it.", body = ApiRoot,
+            example = json!({
+                "name": "OpenClaw as a Service",
+                "version": "0.1.0",
+                "runtime": {"kind": "local", "sandbox": "bubblewrap (unprivileged uid, own PID/mount/network namespaces, no capabilities); limits: memory 2048 MiB, 512 pids"},
+                "database": "sqlite",
+                "authentication": {"header": "Authorization: Bearer <api key>", "keys": "/api/keys"},
+                "limits": {"max_running_instances": 12, "max_instances_per_account": 5, "exec_max_timeout_ms": 600000, "read_max_bytes": 10485760, "terminal_reattach_grace_s": 60, "terminal_scrollback_bytes": 65536, "terminals_per_instance": 32, "ws_token_ttl_s": 300},
+                "model": {"provider": "configured", "byok": true},
+                "features": {"chat": true, "terminal_ws": true, "desktop": true, "console": "/console", "billing": false, "kubernetes": false},
+                "documentation": {"openapi_json": "/api/openapi.json", "openapi_yaml": "/api/openapi.yaml", "ui": "/docs"},
+                "resources": ["/api/instances", "/api/instances/{instanceId}", "/api/instances/{instanceId}/chat"]
+            })),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn api_root(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "name": "OpenClaw as a Service",
-        "version": env!("CARGO_PKG_VERSION"),
-        "runtime": {
-            "kind": state.manager.runtime().kind(),
-            "sandbox": state.sandbox_description,
+    use sandbox_agent::protocol::limits;
+    HttpResponse::Ok().json(ApiRoot {
+        name: "OpenClaw as a Service",
+        version: env!("CARGO_PKG_VERSION"),
+        runtime: RuntimeInfo {
+            kind: state.manager.runtime().kind(),
+            sandbox: state.sandbox_description.clone(),
         },
-        "database": state.store.backend(),
-        "authentication": {
-            "header": "Authorization: Bearer <api key>",
-            "keys": "/api/keys",
+        database: state.store.backend(),
+        authentication: AuthenticationInfo {
+            header: "Authorization: Bearer <api key>",
+            keys: "/api/keys",
         },
-        "limits": {
-            "max_running_instances": state.settings.limits.max_running_instances,
-            "max_instances_per_account": state.settings.limits.max_instances_per_account,
-            "exec_max_timeout_ms": sandbox_agent::protocol::limits::EXEC_MAX_TIMEOUT_MS,
-            "read_max_bytes": sandbox_agent::protocol::limits::READ_MAX_BYTES,
-            "terminal_reattach_grace_s": sandbox_agent::protocol::limits::PTY_DEFAULT_GRACE_SECS,
-            "terminal_scrollback_bytes": sandbox_agent::protocol::limits::PTY_SCROLLBACK_BYTES,
-            "terminals_per_instance": sandbox_agent::protocol::limits::PTY_MAX_SESSIONS,
-            "ws_token_ttl_s": state.settings.console.ws_token_ttl_s,
+        limits: LimitsInfo {
+            max_running_instances: state.settings.limits.max_running_instances,
+            max_instances_per_account: state.settings.limits.max_instances_per_account,
+            exec_max_timeout_ms: limits::EXEC_MAX_TIMEOUT_MS,
+            read_max_bytes: limits::READ_MAX_BYTES,
+            terminal_reattach_grace_s: limits::PTY_DEFAULT_GRACE_SECS,
+            terminal_scrollback_bytes: limits::PTY_SCROLLBACK_BYTES,
+            terminals_per_instance: limits::PTY_MAX_SESSIONS,
+            ws_token_ttl_s: state.settings.console.ws_token_ttl_s,
         },
-        "model": {
-            "provider": if state.scripted_model.is_some() { "scripted stand-in (no provider configured)" } else { "configured" },
-            "byok": true,
+        model: ModelInfo {
+            provider: if state.scripted_model.is_some() {
+                "scripted stand-in (no provider configured)"
+            } else {
+                "configured"
+            },
+            byok: true,
         },
-        "features": {
-            "chat": state.settings.local.openclaw_dir.is_some(),
-            "terminal_ws": true,
-            "desktop": desktop_available(),
-            "console": "/console",
-            "billing": false,
-            "kubernetes": false,
+        features: FeaturesInfo {
+            chat: state.settings.local.openclaw_dir.is_some(),
+            terminal_ws: true,
+            desktop: desktop_available(),
+            console: "/console",
+            billing: false,
+            kubernetes: false,
         },
-        "resources": RESOURCES,
-    }))
+        documentation: DocumentationInfo {
+            openapi_json: super::openapi::JSON_PATH,
+            openapi_yaml: super::openapi::YAML_PATH,
+            ui: super::openapi::DOCS_PATH,
+        },
+        resources: RESOURCES,
+    })
 }
 
 /// Whether sandboxes can run a desktop: the local runtime binds the host's `/usr` into them.
@@ -76,19 +207,82 @@ fn desktop_available() -> bool {
         .all(|p| std::path::Path::new(p).exists())
 }
 
-/// `GET /healthz`: the process is alive.
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
-/// `GET /readyz`: the database answers and start-up reconciliation is done.
+/// `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `database` and `reconciled` both.
+    pub ready: bool,
+    /// The database answers.
+    pub database: bool,
+    /// Start-up reconciliation (re-adopting sandboxes) is done.
+    pub reconciled: bool,
+}
+
+/// Liveness probe
+///
+/// The process is alive. Open.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses((status = 200, description = "Alive.", body = Health)),
+)]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness probe
+///
+/// The database answers and start-up reconciliation is done: the node can serve. Open.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness,
+            example = json!({"ready": true, "database": true, "reconciled": true})),
+        (status = 503, description = "Not ready yet (or the database is down); the body says which part.",
+            body = Readiness, example = json!({"ready": false, "database": true, "reconciled": false})),
+    ),
+)]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db = state.store.ping().await.is_ok();
     let reconciled = state.reconciled.load(std::sync::atomic::Ordering::Acquire);
-    let body = json!({"ready": db && reconciled, "database": db, "reconciled": reconciled});
+    let body = Readiness {
+        ready: db && reconciled,
+        database: db,
+        reconciled,
+    };
     if db && reconciled {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// Prometheus metrics
+///
+/// Request counts and latency histograms (`ocaas_http_requests_total`,
+/// `ocaas_http_requests_duration_seconds`, by endpoint, method and status) in the Prometheus
+/// text format. Open. Served by the metrics middleware (`startup.rs`); this stub carries its
+/// description.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Prometheus text exposition format.", body = String,
+            content_type = "text/plain; version=0.0.4",
+            example = "# HELP ocaas_http_requests_total Total number of HTTP requests\n# TYPE ocaas_http_requests_total counter\nocaas_http_requests_total{endpoint=\"/api/instances\",method=\"GET\",status=\"200\"} 3\n"),
+    ),
+)]
+#[allow(dead_code)]
+fn metrics() {}

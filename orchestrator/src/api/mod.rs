@@ -1,4 +1,6 @@
-//! The HTTP API. Each resource module declares its own routes; this module only mounts them.
+//! The HTTP API. Each resource module declares its own routes and their OpenAPI description
+//! (`#[utoipa::path]` on the handler); this module only mounts them, and `openapi` gathers the
+//! descriptions into the spec.
 
 pub mod accounts;
 pub mod bundle;
@@ -8,19 +10,48 @@ pub mod files;
 pub mod instances;
 pub mod live;
 pub mod meta;
+pub mod openapi;
+pub mod routes;
 
 use actix_web::web;
 
-/// Mount every route.
+pub use routes::{Api, Kind, Registered};
+
+/// Mount every route. The one list of modules: [`configure`] and [`routes()`] both use it.
+fn mount(api: &mut Api<'_>) {
+    meta::configure(api);
+    accounts::configure(api);
+    instances::configure(api);
+    chat::configure(api);
+    files::configure(api);
+    live::configure(api);
+    console::configure(api);
+    bundle::configure(api);
+    openapi::configure(api);
+}
+
+/// Mount every route on the app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    meta::configure(cfg);
-    accounts::configure(cfg);
-    instances::configure(cfg);
-    chat::configure(cfg);
-    files::configure(cfg);
-    live::configure(cfg);
-    console::configure(cfg);
-    bundle::configure(cfg);
+    mount(&mut Api::new(cfg));
+}
+
+/// Every route the app serves, as mounted (plus [`routes::OUTSIDE`]), sorted: what the
+/// OpenAPI parity test checks the spec against.
+pub fn routes() -> Vec<Registered> {
+    let mut registered = Vec::new();
+    // A throwaway app: `configure` runs the closure at once; nothing is served.
+    let _app = actix_web::App::new().configure(|cfg| {
+        let mut api = Api::new(cfg);
+        mount(&mut api);
+        registered = api.into_registered();
+    });
+    registered.extend(routes::OUTSIDE.iter().map(|(method, path)| Registered {
+        kind: Kind::Api,
+        method: (*method).to_owned(),
+        path: (*path).to_owned(),
+    }));
+    registered.sort();
+    registered
 }
 
 /// The origin a request came to (`http://host:port`, honouring `Forwarded` /

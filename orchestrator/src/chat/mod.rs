@@ -8,11 +8,13 @@
 //! receives only the new user turn with `x-openclaw-session-key = <session id>` and keeps the
 //! conversation's context itself.
 
+mod fanout;
 pub mod model_proxy;
 mod turn;
 pub mod views;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, mpsc};
@@ -31,22 +33,32 @@ pub struct ChatService {
     settings: ChatSettings,
     /// Per session: the FIFO turn lock and the broadcast of persisted message changes.
     sessions: Mutex<HashMap<Uuid, SessionSlot>>,
+    /// Other replicas' changes (PostgreSQL only).
+    fanout: Option<fanout::Fanout>,
 }
 
 #[derive(Clone)]
 struct SessionSlot {
     turn: Arc<tokio::sync::Mutex<()>>,
     changes: broadcast::Sender<chat_message::Model>,
+    /// The newest change broadcast here (from this replica or another).
+    delivered: Arc<AtomicI64>,
 }
 
 impl ChatService {
     pub fn new(store: Store, manager: Arc<InstanceManager>, settings: ChatSettings) -> Arc<Self> {
-        Arc::new(ChatService {
+        let fanout = fanout::Fanout::new(&store);
+        let chat = Arc::new(ChatService {
             store,
             manager,
             settings,
             sessions: Mutex::new(HashMap::new()),
-        })
+            fanout,
+        });
+        if let Some(f) = &chat.fanout {
+            f.listen(Arc::downgrade(&chat));
+        }
+        chat
     }
 
     fn slot(&self, session_id: Uuid) -> SessionSlot {
@@ -57,6 +69,7 @@ impl ChatService {
             .or_insert_with(|| SessionSlot {
                 turn: Arc::new(tokio::sync::Mutex::new(())),
                 changes: broadcast::channel(256).0,
+                delivered: Arc::new(AtomicI64::new(0)),
             })
             .clone()
     }
@@ -67,7 +80,41 @@ impl ChatService {
     }
 
     fn publish(&self, msg: &chat_message::Model) {
-        let _ = self.slot(msg.session_id).changes.send(msg.clone());
+        let slot = self.slot(msg.session_id);
+        slot.delivered.fetch_max(msg.rev, Ordering::AcqRel);
+        let _ = slot.changes.send(msg.clone());
+        if let Some(f) = &self.fanout {
+            f.notify(msg.session_id, msg.rev);
+        }
+    }
+
+    /// Another replica changed `session` up to `rev`: pass what this replica's followers have
+    /// not seen yet on to them, in change order.
+    async fn deliver_remote(&self, session_id: Uuid, rev: i64) {
+        let slot = self
+            .sessions
+            .lock()
+            .expect("sessions")
+            .get(&session_id)
+            .cloned();
+        let Some(slot) = slot.filter(|s| s.changes.receiver_count() > 0) else {
+            return;
+        };
+        let since = slot.delivered.load(Ordering::Acquire);
+        if rev <= since {
+            return;
+        }
+        match self.store.changed_since_all_owners(session_id, since).await {
+            Ok(changes) => {
+                for m in changes {
+                    slot.delivered.fetch_max(m.rev, Ordering::AcqRel);
+                    let _ = slot.changes.send(m);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%session_id, error = %e, "could not read another replica's chat changes")
+            }
+        }
     }
 
     /// Start a turn in its own task; its progress arrives on the returned channel (which the

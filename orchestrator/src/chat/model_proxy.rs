@@ -3,7 +3,9 @@
 //! A sandbox's gateway is configured with one fixed provider (`ocaas/default`) that points at
 //! the agent's forwarder inside the sandbox, which sends the call through a unix socket the
 //! orchestrator listens on — one socket per sandbox, so the socket itself says which instance
-//! is calling; nothing in the sandbox can claim to be another tenant. Here the call gets the
+//! is calling; nothing in the sandbox can claim to be another tenant. (On Kubernetes the
+//! forwarder calls the orchestrator's sandbox port instead, with a model token that names the
+//! instance and only the orchestrator can mint: `runtime::kubernetes::model_endpoint`.) Here the call gets the
 //! tenant's provider (its BYOK settings, else the service default), the real model id and the
 //! API key, and the token usage is recorded against the instance.
 //!
@@ -24,7 +26,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::crypto::Cipher;
-use crate::runtime::ModelService;
+use crate::runtime::{ModelAnswer, ModelService};
 use crate::settings::Secret;
 use crate::store::Store;
 
@@ -197,6 +199,10 @@ impl ModelRouter {
 }
 
 impl ModelService for ModelRouter {
+    fn call(self: Arc<Self>, instance_id: Uuid, req: Request<Incoming>) -> ModelAnswer {
+        Box::pin(self.handle(instance_id, req))
+    }
+
     fn serve(
         self: Arc<Self>,
         instance_id: Uuid,

@@ -74,6 +74,8 @@ pub(super) async fn run(
             let _ = tx.send(e).await;
         }
     };
+    // A turn keeps the instance awake even when no client waits for it.
+    let _busy = svc.manager.busy(instance_id);
     let slot = svc.slot(session.id);
     let _turn = match slot.turn.try_lock() {
         Ok(g) => g,
@@ -243,10 +245,12 @@ async fn relay(
             detail: detail.to_owned(),
         });
     };
-    if let Ok(Some(m)) = svc.store.get_instance(owner, instance_id).await
-        && m.status != "ready"
-    {
-        status("starting", "the instance is starting");
+    if let Ok(Some(m)) = svc.store.get_instance(owner, instance_id).await {
+        match m.status.as_str() {
+            "ready" => {}
+            "sleeping" | "waking" => status("waking", "the instance was asleep and is waking up"),
+            _ => status("starting", "the instance is starting"),
+        }
     }
     let endpoint = svc
         .manager

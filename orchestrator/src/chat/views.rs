@@ -1,19 +1,23 @@
 //! How sessions and messages look in the API.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::timestamp;
 use crate::store::entities::{chat_message, chat_session};
 
 /// A chat session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "instance_id": "3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f", "title": "CLI session", "created_at": "2026-03-20T18:25:00.000Z", "last_activity_at": "2026-03-20T18:26:41.302Z", "message_count": 4}))]
 pub struct SessionView {
     pub id: Uuid,
     pub instance_id: Uuid,
     pub title: String,
     pub created_at: String,
+    /// The latest message's time (or `created_at`).
     pub last_activity_at: String,
+    /// Messages in the session, both roles.
     pub message_count: i32,
 }
 
@@ -31,14 +35,16 @@ impl From<chat_session::Model> for SessionView {
 }
 
 /// Token usage of one assistant turn, as the model provider reported it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+#[schema(example = json!({"input_tokens": 812, "output_tokens": 164}))]
 pub struct Usage {
     pub input_tokens: i64,
     pub output_tokens: i64,
 }
 
 /// A persisted chat message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"id": "1c6f0e58-8a52-4a8e-a1f4-7d1c3b9e2a10", "session_id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "role": "assistant", "content": "The repo is a Rust workspace with two crates...", "status": "complete", "usage": {"input_tokens": 812, "output_tokens": 164}, "duration_ms": 5230, "created_at": "2026-03-20T18:26:36.071Z", "updated_at": "2026-03-20T18:26:41.302Z"}))]
 pub struct MessageView {
     pub id: Uuid,
     pub session_id: Uuid,
@@ -47,10 +53,12 @@ pub struct MessageView {
     pub content: String,
     /// `complete`, `streaming` (an assistant reply still being written) or `failed`.
     pub status: String,
+    /// Why the reply failed (`status: failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// How long the reply took (assistant messages that ended).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
     pub created_at: String,

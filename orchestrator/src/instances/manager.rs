@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{DESIRED_RUNNING, DESIRED_STOPPED, Status};
+use super::activity::{Activity, ActivityGuard};
+use super::{DESIRED_RUNNING, DESIRED_SLEEPING, DESIRED_STOPPED, Status};
 use crate::agent_client;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -34,6 +35,9 @@ struct Serving {
     /// Set once the instance is recorded `ready`, cleared the moment a lifecycle call takes it
     /// out of service, so the fast path never hands out a sandbox that is going away.
     accepting: bool,
+    /// Sleep after this long idle (the instance's own setting, else the service's); `None`
+    /// = never.
+    idle_timeout: Option<Duration>,
 }
 
 /// Drives instances through their lifecycle.
@@ -50,6 +54,8 @@ pub struct InstanceManager {
     changed: Notify,
     /// Consecutive crash count per instance, for restart back-off.
     crashes: Mutex<HashMap<Uuid, u32>>,
+    /// What is in use, for sleeping idle instances.
+    activity: Arc<Activity>,
 }
 
 impl InstanceManager {
@@ -69,7 +75,122 @@ impl InstanceManager {
             admission: tokio::sync::Mutex::new(()),
             changed: Notify::new(),
             crashes: Mutex::new(HashMap::new()),
+            activity: Arc::new(Activity::default()),
         })
+    }
+
+    /// Hold the instance awake while the guard lives (see [`super::activity`]).
+    pub fn busy(&self, id: Uuid) -> ActivityGuard {
+        self.activity.enter(id)
+    }
+
+    /// The idle timeout of an instance: its own (`Some(0)` = never), else the service's.
+    fn idle_timeout_of(&self, own: Option<i64>) -> Option<Duration> {
+        let secs = match own {
+            Some(s) => u64::try_from(s).unwrap_or(0),
+            None => self.limits.idle_timeout_s,
+        };
+        (secs > 0).then(|| Duration::from_secs(secs))
+    }
+
+    /// Change an instance's own idle timeout (`0` = never sleep); applies at once, and the
+    /// idle clock restarts.
+    pub async fn set_idle_timeout(&self, owner: &Owner, id: Uuid, seconds: u64) -> ApiResult<()> {
+        let secs = i64::try_from(seconds).unwrap_or(i64::MAX);
+        if !self.store.set_idle_timeout(owner, id, secs).await? {
+            return Err(ApiError::not_found("instance"));
+        }
+        if let Some(s) = self.serving.lock().expect("serving").get_mut(&id) {
+            s.idle_timeout = self.idle_timeout_of(Some(secs));
+        }
+        self.activity.touch(id);
+        Ok(())
+    }
+
+    /// Put idle instances to sleep, checking every few seconds, until the process ends.
+    pub fn spawn_idle_sweeper(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let due: Vec<(Uuid, Duration)> = this
+                    .serving
+                    .lock()
+                    .expect("serving")
+                    .iter()
+                    .filter(|(_, s)| s.accepting)
+                    .filter_map(|(id, s)| Some((*id, s.idle_timeout?)))
+                    .filter(|(id, after)| this.activity.idle_for(*id).is_some_and(|d| d >= *after))
+                    .collect();
+                for (id, after) in due {
+                    this.sleep_if_idle(id, after).await;
+                }
+            }
+        });
+    }
+
+    /// Sleep: stop the sandbox (storage kept) of an instance still idle for `after`.
+    async fn sleep_if_idle(self: &Arc<Self>, id: Uuid, after: Duration) {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let idle = || self.activity.idle_for(id).is_some_and(|d| d >= after);
+        if !idle() {
+            return;
+        }
+        let current = self.serving.lock().expect("serving").get(&id).cloned();
+        let Some(current) = current.filter(|s| s.accepting) else {
+            return;
+        };
+        // No new call may take the sandbox from here on; one that slipped in before is seen
+        // in the activity count, and wins.
+        self.set_accepting(id, false);
+        if !idle() {
+            self.set_accepting(id, true);
+            return;
+        }
+        let reason = format!("idle for {} s", after.as_secs());
+        if let Err(e) = self
+            .set_status(
+                id,
+                Status::Sleeping,
+                Some(&reason),
+                Some(DESIRED_SLEEPING),
+                None,
+            )
+            .await
+        {
+            tracing::error!(instance_id = %id, error = %e, "could not record sleep");
+            self.set_accepting(id, true);
+            return;
+        }
+        self.stop_serving(id, Some(&current.sandbox_id)).await;
+        tracing::info!(instance_id = %id, sandbox_id = %current.sandbox_id, "instance asleep");
+    }
+
+    /// Wake a sleeping instance: a fresh sandbox on its storage. Idempotent under races (the
+    /// status is re-read under the admission lock). `503` when the node is full.
+    async fn wake(self: &Arc<Self>, id: Uuid) -> ApiResult<()> {
+        let _admission = self.admission.lock().await;
+        let Some(m) = self.store.get_instance_all_owners(id).await? else {
+            return Err(ApiError::not_found("instance"));
+        };
+        if m.desired_state != DESIRED_SLEEPING {
+            return Ok(());
+        }
+        self.check_capacity().await?;
+        let sandbox_id = new_sandbox_id();
+        self.set_status(
+            id,
+            Status::Waking,
+            Some("a call arrived"),
+            Some(DESIRED_RUNNING),
+            Some(&sandbox_id),
+        )
+        .await?;
+        self.spawn_bring_up(id, sandbox_id);
+        Ok(())
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
@@ -176,12 +297,17 @@ impl InstanceManager {
         // The instance may have been stopped or deleted while this task waited for the lock.
         // Only the sandbox the database names as current may come up, so racing lifecycle
         // calls can never leave two sandboxes serving one instance.
-        let (account_id, desktop) = match self.store.get_instance_all_owners(id).await {
+        let (account_id, desktop, idle_timeout) = match self.store.get_instance_all_owners(id).await
+        {
             Ok(Some(m))
                 if m.desired_state == DESIRED_RUNNING
                     && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) =>
             {
-                (m.account_id, m.desktop)
+                (
+                    m.account_id,
+                    m.desktop,
+                    self.idle_timeout_of(m.idle_timeout_s),
+                )
             }
             _ => return,
         };
@@ -200,6 +326,7 @@ impl InstanceManager {
                         endpoint,
                         account_id,
                         accepting: false,
+                        idle_timeout,
                     },
                 );
                 self.write_pending_instructions(id).await;
@@ -209,6 +336,7 @@ impl InstanceManager {
                 {
                     tracing::error!(instance_id = %id, error = %e, "could not record ready");
                 }
+                self.activity.touch(id);
                 self.set_accepting(id, true);
                 self.spawn_supervisor(id, sandbox_id);
             }
@@ -278,11 +406,13 @@ impl InstanceManager {
         Ok(())
     }
 
-    /// `404` unless the owner has the instance; `409` unless it is running or coming up.
-    pub async fn ensure_running(&self, owner: &Owner, id: Uuid) -> ApiResult<()> {
+    /// `404` unless the owner has the instance; `409` unless it is running or coming up. A
+    /// sleeping instance is woken (not waited for).
+    pub async fn ensure_running(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<()> {
         let m = self.owned(owner, id).await?;
         match Status::parse(&m.status) {
             Some(s) if s == Status::Ready || s.is_coming_up() => Ok(()),
+            Some(Status::Sleeping) => self.wake(id).await,
             _ => Err(not_running(&m)),
         }
     }
@@ -430,6 +560,10 @@ impl InstanceManager {
     /// `POST .../reboot`: replace the running sandbox with a fresh one (storage kept).
     pub async fn reboot(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<instance::Model> {
         let m = self.owned(owner, id).await?;
+        // A sleeping instance has no sandbox to replace: rebooting it is waking it.
+        if m.desired_state == DESIRED_SLEEPING {
+            return self.start(owner, id).await;
+        }
         if m.desired_state != DESIRED_RUNNING {
             return Err(not_running(&m));
         }
@@ -463,12 +597,13 @@ impl InstanceManager {
         self.store.delete_instance(owner, id).await?;
         self.locks.lock().expect("locks").remove(&id);
         self.crashes.lock().expect("crashes").remove(&id);
+        self.activity.forget(id);
         Ok(())
     }
 
     /// The agent endpoint of a ready instance. A starting instance is waited for (bounded
     /// by `limits.ready_wait_s`); a stopped or failed one is `409 INSTANCE_NOT_RUNNING`.
-    pub async fn endpoint(&self, owner: &Owner, id: Uuid) -> ApiResult<AgentEndpoint> {
+    pub async fn endpoint(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<AgentEndpoint> {
         // Fast path: a ready instance of this owner is in memory.
         if let Some(s) = self.serving.lock().expect("serving").get(&id)
             && s.accepting
@@ -485,8 +620,19 @@ impl InstanceManager {
                     if let Some(s) = self.serving.lock().expect("serving").get(&id) {
                         return Ok(s.endpoint.clone());
                     }
+                    // Brought up by another orchestrator replica (Kubernetes).
+                    if let Some(sid) = &m.sandbox_id
+                        && let Some(endpoint) = self.runtime.find(sid).await
+                    {
+                        return Ok(endpoint);
+                    }
                 }
                 Some(s) if s.is_coming_up() => {}
+                // Any call wakes a sleeping instance, then waits for it like for a start.
+                Some(Status::Sleeping) => {
+                    self.wake(id).await?;
+                    continue;
+                }
                 _ => return Err(not_running(&m)),
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -528,20 +674,28 @@ impl InstanceManager {
                 {
                     let _ = self.runtime.stop(sid).await;
                 }
-                if status != Some(Status::Stopped) {
-                    self.set_status(id, Status::Stopped, None, None, None)
-                        .await?;
+                // Asleep stays asleep (a call wakes it); anything else not running is stopped.
+                let settled = if m.desired_state == DESIRED_SLEEPING {
+                    Status::Sleeping
+                } else {
+                    Status::Stopped
+                };
+                if status != Some(settled) {
+                    self.set_status(id, settled, None, None, None).await?;
                 }
                 continue;
             }
             let adopted = match m.sandbox_id.as_ref().and_then(|sid| by_sandbox.remove(sid)) {
-                Some(r)
-                    if r.instance_id == id
-                        && agent_client::accepts_token(&r.endpoint, Duration::from_secs(3))
-                            .await =>
-                {
-                    Some(r)
-                }
+                Some(mut r) if r.instance_id == id => match self.runtime.adopt(&r).await {
+                    Some(endpoint) => {
+                        r.endpoint = endpoint;
+                        Some(r)
+                    }
+                    None => {
+                        let _ = self.runtime.stop(&r.sandbox_id).await;
+                        None
+                    }
+                },
                 Some(r) => {
                     let _ = self.runtime.stop(&r.sandbox_id).await;
                     None
@@ -558,6 +712,7 @@ impl InstanceManager {
                             endpoint: r.endpoint,
                             account_id: m.account_id,
                             accepting: false,
+                            idle_timeout: self.idle_timeout_of(m.idle_timeout_s),
                         },
                     );
                     if status != Some(Status::Ready) {

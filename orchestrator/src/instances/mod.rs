@@ -1,7 +1,9 @@
 //! Instances: their statuses and the manager that drives them through their lifecycle.
 
+pub mod activity;
 mod manager;
 
+pub use activity::{Activity, ActivityGuard};
 pub use manager::InstanceManager;
 
 /// An instance's status. Every change is persisted with a timestamp (`instance_events`).
@@ -23,10 +25,14 @@ pub enum Status {
     Failed,
     /// A delete is in progress.
     Deleting,
+    /// Idle: no process runs, only its storage is kept; any call wakes it.
+    Sleeping,
+    /// A call arrived for a sleeping instance; its sandbox is coming up.
+    Waking,
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 10] = [
         Status::Provisioning,
         Status::Starting,
         Status::Ready,
@@ -35,6 +41,8 @@ impl Status {
         Status::Stopped,
         Status::Failed,
         Status::Deleting,
+        Status::Sleeping,
+        Status::Waking,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +55,8 @@ impl Status {
             Status::Stopped => "stopped",
             Status::Failed => "failed",
             Status::Deleting => "deleting",
+            Status::Sleeping => "sleeping",
+            Status::Waking => "waking",
         }
     }
 
@@ -58,7 +68,7 @@ impl Status {
     pub fn is_coming_up(self) -> bool {
         matches!(
             self,
-            Status::Provisioning | Status::Starting | Status::Rebooting
+            Status::Provisioning | Status::Starting | Status::Rebooting | Status::Waking
         )
     }
 }
@@ -66,3 +76,6 @@ impl Status {
 /// What the reconciler converges an instance to.
 pub const DESIRED_RUNNING: &str = "running";
 pub const DESIRED_STOPPED: &str = "stopped";
+/// Asleep after being idle: no sandbox, but any call brings one up (unlike `stopped`, which
+/// only `start` undoes).
+pub const DESIRED_SLEEPING: &str = "sleeping";

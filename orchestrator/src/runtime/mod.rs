@@ -1,5 +1,5 @@
-//! Runtimes host sandboxes. One trait, implemented by the local (bubblewrap) runtime today and
-//! the Kubernetes runtime later.
+//! Runtimes host sandboxes. One trait, implemented by the local (bubblewrap) runtime and the
+//! Kubernetes runtime.
 //!
 //! **Invariant:** an instance's *storage* (its workspace and agent state) is separate from the
 //! *sandbox* that serves it. Storage is created once and outlives any number of sandboxes;
@@ -9,12 +9,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::settings::Secret;
 
+pub mod kubernetes;
 pub mod local;
 
 /// What to start.
@@ -86,19 +90,51 @@ pub trait Runtime: Send + Sync + 'static {
     /// Resolves when the sandbox has exited, with a reason fit for customers.
     async fn wait_exit(&self, sandbox_id: &str) -> String;
 
+    /// Whether a sandbox `list` found (after an orchestrator restart) can serve as it is, and
+    /// at which endpoint. Default: its agent accepts our token now. A runtime whose sandboxes
+    /// may still be coming up (Kubernetes: a pending pod) waits for them here.
+    async fn adopt(&self, sandbox: &RunningSandbox) -> Option<AgentEndpoint> {
+        crate::agent_client::accepts_token(&sandbox.endpoint, Duration::from_secs(3))
+            .await
+            .then(|| sandbox.endpoint.clone())
+    }
+
+    /// The endpoint of a running sandbox another orchestrator replica started, if this runtime
+    /// can see it (Kubernetes). Default: `None` (a local sandbox belongs to one host).
+    async fn find(&self, _sandbox_id: &str) -> Option<AgentEndpoint> {
+        None
+    }
+
     /// Called once when the orchestrator shuts down.
     async fn shutdown(&self);
 }
 
-/// Serves a sandbox's model calls. The runtime hands it a listener that only that sandbox can
-/// reach, so the listener itself identifies the instance (see `chat::model_proxy`).
+/// The body of a model call's answer (streamed).
+pub type ModelBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+
+/// One model call's answer, as a future.
+pub type ModelAnswer =
+    Pin<Box<dyn std::future::Future<Output = hyper::Response<ModelBody>> + Send>>;
+
+/// Serves sandboxes' model calls (see `chat::model_proxy`). The local runtime hands it a
+/// listener that only one sandbox can reach, so the listener itself identifies the instance;
+/// the Kubernetes runtime authenticates each call by the sandbox's model token and passes the
+/// instance it names.
 pub trait ModelService: Send + Sync + 'static {
     /// Serve calls arriving on `listener` for `instance_id` until aborted.
     fn serve(
-        self: std::sync::Arc<Self>,
+        self: Arc<Self>,
         instance_id: Uuid,
         listener: tokio::net::UnixListener,
     ) -> tokio::task::AbortHandle;
+
+    /// Answer one model call made by `instance_id`'s sandbox; the caller has established which
+    /// instance is calling.
+    fn call(
+        self: Arc<Self>,
+        instance_id: Uuid,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> ModelAnswer;
 }
 
 /// A new sandbox id in the seed's shape (`sandy-` + 12 hex digits).

@@ -187,6 +187,21 @@ impl Store {
             .await
     }
 
+    /// [`Store::changed_since`] by session id alone: for relaying another orchestrator
+    /// replica's changes to this replica's followers (who were authorised when they subscribed).
+    pub async fn changed_since_all_owners(
+        &self,
+        session_id: Uuid,
+        rev: i64,
+    ) -> Result<Vec<chat_message::Model>, DbErr> {
+        chat_message::Entity::find()
+            .filter(chat_message::Column::SessionId.eq(session_id))
+            .filter(chat_message::Column::Rev.gt(rev))
+            .order_by_asc(chat_message::Column::Rev)
+            .all(&self.db)
+            .await
+    }
+
     /// Messages created after `seq`, in order (for `chat/events?after=`).
     pub async fn created_after(
         &self,

@@ -43,6 +43,7 @@ pub struct NewInstance {
     pub model_id: Option<String>,
     pub model_api_key_enc: Option<String>,
     pub desktop: bool,
+    pub idle_timeout_s: Option<i64>,
 }
 
 /// Handle to the database.
@@ -230,6 +231,7 @@ impl Store {
             tokens_in: Set(0),
             tokens_out: Set(0),
             desktop: Set(new.desktop),
+            idle_timeout_s: Set(new.idle_timeout_s),
         }
         .insert(&txn)
         .await?;
@@ -362,6 +364,23 @@ impl Store {
         let res = instance::Entity::update_many()
             .col_expr(instance::Column::Instructions, Expr::value(instructions))
             .col_expr(instance::Column::InstructionsPending, Expr::value(true))
+            .col_expr(instance::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(instance::Column::Id.eq(id))
+            .filter(instance::Column::AccountId.eq(owner.0))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// Set an instance's own idle timeout (seconds; `0` = never sleep).
+    pub async fn set_idle_timeout(
+        &self,
+        owner: &Owner,
+        id: Uuid,
+        seconds: i64,
+    ) -> Result<bool, DbErr> {
+        let res = instance::Entity::update_many()
+            .col_expr(instance::Column::IdleTimeoutS, Expr::value(seconds))
             .col_expr(instance::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(instance::Column::Id.eq(id))
             .filter(instance::Column::AccountId.eq(owner.0))

@@ -387,6 +387,57 @@ async fn chat_with_the_real_openclaw_gateway() {
         "session memory lost across restart"
     );
 
+    // Sleep and wake: idle for 2 s, the instance sleeps (its sandbox and gateway stop). The
+    // next turn wakes it — the stream says `waking` — and the model request after the wake
+    // still carries the earlier turns: the agent's memory survived.
+    let (s, v) = app
+        .call(
+            "PATCH",
+            &base,
+            Some(ADMIN_KEY),
+            Some(json!({"idle_timeout_s": 2})),
+        )
+        .await;
+    assert_eq!((s, &v["idle_timeout_s"]), (200, &json!(2)), "{v}");
+    let asleep = app.wait_status(ADMIN_KEY, &id, "sleeping").await;
+    assert_eq!(asleep["gateway"], Value::Null, "{asleep}");
+    let before = model.requests().len();
+    let resp = app
+        .client
+        .post(app.url(&format!("{base}/chat/stream")))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"session_id": sid, "message": "after the nap"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("\"state\":\"waking\""),
+        "no waking status: {body}"
+    );
+    assert!(body.contains("You said: after the nap"), "{body}");
+    let woke = model.requests()[before..].last().unwrap().to_string();
+    assert!(
+        woke.contains("hello number one"),
+        "session memory lost across sleep and wake"
+    );
+    let (_, st) = app.get(&format!("{base}/status"), ADMIN_KEY).await;
+    let path: Vec<&str> = st["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert!(path.ends_with(&["sleeping", "waking", "ready"]), "{path:?}");
+    app.call(
+        "PATCH",
+        &base,
+        Some(ADMIN_KEY),
+        Some(json!({"idle_timeout_s": 0})),
+    )
+    .await;
+
     // Usage is counted; a stopped instance refuses chat with 409.
     let (_, st) = app.get(&format!("{base}/status"), ADMIN_KEY).await;
     assert!(st["usage"]["input_tokens"].as_i64().unwrap() > 0);

@@ -1,10 +1,13 @@
 //! The orchestrator's integration tests: the real server in-process (see `helpers`).
 
 mod accounts;
+mod bundle;
 mod chat;
 mod helpers;
 mod instances;
 mod meta;
 mod model_proxy;
+mod openapi;
+mod replicas;
 mod sandboxing;
 mod store;

@@ -46,7 +46,7 @@ async fn launches_a_configured_gateway() {
         openclaw_dir: install.path().to_owned(),
         state_dir: state.path().to_owned(),
         workspace: ws.path().to_owned(),
-        model_upstream: upstream.sock.clone(),
+        model_upstream: upstream.sock.clone().into(),
         gateway_port: free_port(),
         model_port: 0,
     };

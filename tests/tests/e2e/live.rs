@@ -102,7 +102,11 @@ async fn terminals_over_the_orchestrator() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(gone, "the closed terminal's background job survived");
+    assert!(
+        gone,
+        "the closed terminal's background job {sleep_pid} survived:\n{}",
+        s.sh(k, &id, "ps -eo pid,pgid,sid,stat,cmd").await
+    );
     // b is unaffected.
     b.send("echo still-$((2+2))\n").await;
     b.expect("still-4").await;

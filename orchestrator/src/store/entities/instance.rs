@@ -29,6 +29,8 @@ pub struct Model {
     pub tokens_out: i64,
     /// Start the virtual desktop with every sandbox (else on first use).
     pub desktop: bool,
+    /// Seconds idle before sleeping; `0` = never; `None` = the service's `limits.idle_timeout_s`.
+    pub idle_timeout_s: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -33,7 +33,7 @@ pub use self::{
 };
 use crate::{
     protocol::{GatewayState, GatewayStatus},
-    services::model_forward::ModelForwarder,
+    services::model_forward::{ModelForwarder, ModelUpstream},
 };
 
 /// Where the running gateway's OpenAI-compatible endpoint is and the token it wants.
@@ -211,8 +211,9 @@ pub struct GatewaySettings {
     pub state_dir: PathBuf,
     /// The directory the gateway's tools work in (`agents.defaults.workspace`).
     pub workspace: PathBuf,
-    /// The unix socket the model forwarder sends model calls to.
-    pub model_upstream: PathBuf,
+    /// Where the model forwarder sends model calls (a unix socket, or the orchestrator's
+    /// sandbox port with this sandbox's model token).
+    pub model_upstream: ModelUpstream,
     /// The gateway's loopback port (not 0: the agent must know it).
     pub gateway_port: u16,
     /// The model forwarder's loopback port (0 picks a free one).

@@ -1,0 +1,479 @@
+//! The Kubernetes runtime: each sandbox is a pod running `sandbox-agent` (which supervises the
+//! OpenClaw gateway and, when asked, the desktop), in `kubernetes.namespace`.
+//!
+//! - `manifests.rs` — the objects of an instance (volume, token secret, network policy, pods)
+//!   as pure functions of the settings, with the reasoning behind each field.
+//! - `objects.rs` — creating them idempotently (create-if-absent, server-side apply), so
+//!   replicas and restarts converge on one set with deterministic names.
+//! - `pods.rs` — the pod watch: sandbox status comes from it, never from polling.
+//! - `controller.rs` — the reconciler of instances' secrets and network policies (controller-rs
+//!   style: reconcile + back-off error policy + a metric label per error).
+//! - `model_endpoint.rs` — the orchestrator's sandbox port, where model calls arrive with a
+//!   model token naming the instance.
+//! - `error.rs` — errors with metric labels, and the metrics.
+//!
+//! How lifecycle maps onto Kubernetes: `ensure_storage` creates the volume; `start` creates
+//! the secret, policy and pod and returns once the pod is ready (the kubelet's readiness probe
+//! on the agent's `/health`) and, unless `kubernetes.check_agent` is off, the orchestrator
+//! itself reached the agent with its token; `stop` deletes the pod (graceful, then forced) and
+//! keeps the volume; `delete_storage` deletes everything. An orchestrator that stops leaves
+//! pods running; the next one (or another replica) finds them in the watch and adopts them.
+//!
+//! **Invariant:** only this module talks to the Kubernetes API.
+
+mod controller;
+mod error;
+pub mod manifests;
+mod model_endpoint;
+mod objects;
+mod pods;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use self::error::{KubeError, Metrics};
+use self::manifests::{INSTANCE_LABEL, MANAGED_SELECTOR, Manifests, SANDBOX_LABEL, pod_name};
+pub use self::model_endpoint::ModelTokens;
+use self::objects::{Objects, owner_of};
+use self::pods::{PodState, PodWatch, state};
+use super::{
+    AgentAddr, AgentEndpoint, ModelService, RunningSandbox, Runtime, RuntimeError, SandboxSpec,
+};
+use crate::agent_client;
+use crate::crypto::Cipher;
+use crate::settings::{EgressPolicy, KubernetesSettings, Secret};
+
+/// Sandboxes as pods.
+pub struct KubernetesRuntime {
+    settings: KubernetesSettings,
+    objects: Arc<Objects>,
+    watch: PodWatch,
+    metrics: Metrics,
+    /// Agent tokens by instance, read from (or written to) their secrets.
+    agent_tokens: Mutex<HashMap<Uuid, Secret>>,
+    /// The port the orchestrator serves sandboxes' model calls on.
+    sandbox_port: u16,
+    /// The watch, the controller and the model endpoint.
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+/// A client from `kubernetes.kubeconfig`, else the pod's service account, else `$KUBECONFIG`.
+async fn client(settings: &KubernetesSettings) -> anyhow::Result<Client> {
+    let config = match &settings.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await.context(
+            "no Kubernetes configuration (not in a pod, no $KUBECONFIG); set kubernetes.kubeconfig",
+        )?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// The namespace of the pod we run in, if we run in one.
+fn own_namespace() -> Option<String> {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+impl KubernetesRuntime {
+    /// Connect, check access to the sandbox namespace, bind the sandbox port, and start the
+    /// pod watch and the reconciler. `cipher` is the service cipher (model tokens derive
+    /// their key from it); `registry` receives the runtime's metrics.
+    pub async fn new(
+        settings: &KubernetesSettings,
+        model: Arc<dyn ModelService>,
+        cipher: &Cipher,
+        registry: &prometheus::Registry,
+    ) -> anyhow::Result<KubernetesRuntime> {
+        match settings.model_upstream_url.parse() {
+            Ok(sandbox_agent::model_forward::ModelUpstream::Http { .. }) => {}
+            _ => anyhow::bail!(
+                "kubernetes.model_upstream_url must be http://HOST:PORT (how sandboxes reach kubernetes.sandbox_listen), got {:?}",
+                settings.model_upstream_url
+            ),
+        }
+        let client = client(settings).await?;
+        let namespace = settings.namespace.clone();
+        let orchestrator_namespace = settings
+            .orchestrator_namespace
+            .clone()
+            .or_else(own_namespace)
+            .unwrap_or_else(|| namespace.clone());
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        pods.list(&ListParams::default().labels(MANAGED_SELECTOR).limit(1))
+            .await
+            .with_context(|| format!("cannot list pods in the namespace {namespace:?}: does it exist, and may this orchestrator manage pods there (the chart's Role)?"))?;
+        let listener = tokio::net::TcpListener::bind(&settings.sandbox_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on kubernetes.sandbox_listen = {}",
+                    settings.sandbox_listen
+                )
+            })?;
+        let sandbox_port = listener.local_addr()?.port();
+        let manifests = Manifests::new(settings, &orchestrator_namespace, sandbox_port)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let metrics = Metrics::new(registry);
+        let model_tokens = Arc::new(ModelTokens::new(cipher));
+        let objects = Arc::new(Objects {
+            manifests,
+            pods: pods.clone(),
+            volumes: Api::namespaced(client.clone(), &namespace),
+            secrets: Api::namespaced(client.clone(), &namespace),
+            policies: Api::namespaced(client, &namespace),
+            model_tokens: model_tokens.clone(),
+        });
+        let (watch, watch_task) = PodWatch::start(pods, &namespace, metrics.clone());
+        let tasks = vec![
+            watch_task,
+            controller::spawn(objects.clone(), metrics.clone()),
+            model_endpoint::serve(listener, model_tokens, model),
+        ];
+        tracing::info!(
+            namespace,
+            orchestrator_namespace,
+            sandbox_port,
+            image = %settings.image,
+            check_agent = settings.check_agent,
+            "kubernetes runtime ready"
+        );
+        Ok(KubernetesRuntime {
+            settings: settings.clone(),
+            objects,
+            watch,
+            metrics,
+            agent_tokens: Mutex::new(HashMap::new()),
+            sandbox_port,
+            tasks,
+        })
+    }
+
+    /// The port sandboxes' model calls arrive on (the bound one, when configured as 0).
+    pub fn sandbox_port(&self) -> u16 {
+        self.sandbox_port
+    }
+
+    /// How sandboxes are isolated and limited (for `GET /api`).
+    pub fn description(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "Kubernetes pods in namespace {} (non-root uid {}, no capabilities, no privilege escalation, read-only root, seccomp RuntimeDefault{}); network: {}; limits: cpu {}, memory {}, storage {}",
+            s.namespace,
+            s.sandbox_uid,
+            if s.runtime_class.is_empty() {
+                String::new()
+            } else {
+                format!(", runtime class {}", s.runtime_class)
+            },
+            match s.egress {
+                EgressPolicy::Orchestrator => "the orchestrator only",
+                EgressPolicy::Internet => "the orchestrator and public addresses",
+            },
+            or_unlimited(&s.cpu_limit),
+            or_unlimited(&s.memory_limit),
+            s.storage_size
+        )
+    }
+
+    fn failed(&self, what: &str, e: KubeError) -> RuntimeError {
+        self.metrics.error(&e);
+        tracing::error!(error = %e, error_label = %e.metric_label(), "{what}");
+        RuntimeError::StartFailed(e.customer_message())
+    }
+
+    /// The instance's agent token: cached, else from its secret.
+    async fn agent_token(&self, instance: Uuid) -> Option<Secret> {
+        if let Some(t) = self.agent_tokens.lock().expect("tokens").get(&instance) {
+            return Some(t.clone());
+        }
+        match self.objects.read_tokens(instance).await {
+            Ok(Some(tokens)) => {
+                let token = Secret::new(tokens.agent);
+                self.agent_tokens
+                    .lock()
+                    .expect("tokens")
+                    .insert(instance, token.clone());
+                Some(token)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.metrics.error(&e);
+                tracing::warn!(%instance, error = %e, "cannot read the instance's tokens");
+                None
+            }
+        }
+    }
+
+    async fn endpoint(&self, instance: Uuid, ip: IpAddr) -> Option<AgentEndpoint> {
+        Some(AgentEndpoint {
+            addr: AgentAddr::Tcp(SocketAddr::new(ip, self.settings.agent_port)),
+            token: self.agent_token(instance).await?,
+        })
+    }
+
+    /// Ready pod → its endpoint, after the orchestrator's own check when enabled.
+    async fn checked_endpoint(
+        &self,
+        instance: Uuid,
+        ip: IpAddr,
+        deadline: Instant,
+    ) -> Result<AgentEndpoint, String> {
+        let endpoint = self
+            .endpoint(instance, ip)
+            .await
+            .ok_or("the sandbox's token secret is missing")?;
+        if !self.settings.check_agent {
+            return Ok(endpoint);
+        }
+        loop {
+            if agent_client::healthy(&endpoint, Duration::from_secs(2)).await {
+                return Ok(endpoint);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the orchestrator could not reach the sandbox agent within {} s",
+                    self.settings.start_timeout_s
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn or_unlimited(q: &str) -> &str {
+    if q.is_empty() { "unlimited" } else { q }
+}
+
+fn instance_of(pod: &Pod) -> Option<Uuid> {
+    pod.labels()
+        .get(INSTANCE_LABEL)
+        .and_then(|v| Uuid::parse_str(v).ok())
+}
+
+#[async_trait]
+impl Runtime for KubernetesRuntime {
+    fn kind(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
+        self.objects
+            .ensure_volume(instance_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failed("creating an instance's volume failed", e))
+    }
+
+    async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
+        let pods: Vec<String> = self
+            .watch
+            .all()
+            .iter()
+            .filter(|p| instance_of(p) == Some(instance_id))
+            .map(|p| p.name_any())
+            .collect();
+        self.objects
+            .delete_all(instance_id, &pods)
+            .await
+            .map_err(|e| {
+                self.metrics.error(&e);
+                tracing::error!(%instance_id, error = %e, "deleting an instance's objects failed");
+                RuntimeError::Io(e.customer_message())
+            })?;
+        self.agent_tokens
+            .lock()
+            .expect("tokens")
+            .remove(&instance_id);
+        Ok(())
+    }
+
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
+        let timeout = self.settings.start_timeout_s;
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        let instance = spec.instance_id;
+        let name = pod_name(&spec.sandbox_id);
+        let created = async {
+            let volume = self.objects.ensure_volume(instance).await?;
+            let owner = owner_of(&volume)?;
+            let tokens = self.objects.ensure_tokens(instance, &owner).await?;
+            self.objects.apply_policy(instance, &owner).await?;
+            let pod = self.objects.manifests.pod(spec, &owner);
+            self.objects.ensure_pod(instance, &pod).await?;
+            Ok::<_, KubeError>(tokens)
+        }
+        .await;
+        let tokens = created.map_err(|e| self.failed("creating a sandbox failed", e))?;
+        self.agent_tokens
+            .lock()
+            .expect("tokens")
+            .insert(instance, Secret::new(tokens.agent));
+
+        let mut seen = false;
+        let mut waiting_for = None;
+        let outcome = self
+            .watch
+            .wait_for(&name, Some(deadline), |pod| match state(pod) {
+                PodState::Ready(ip) => Some(Ok(ip)),
+                PodState::Over(reason) => Some(Err(reason)),
+                PodState::Absent if seen => Some(Err("the sandbox's pod was deleted".into())),
+                PodState::Absent => None,
+                PodState::Pending(reason) => {
+                    seen = true;
+                    waiting_for = reason;
+                    None
+                }
+                PodState::Unready => {
+                    seen = true;
+                    None
+                }
+            })
+            .await;
+        let failure = match outcome {
+            Some(Ok(ip)) => match self.checked_endpoint(instance, ip, deadline).await {
+                Ok(endpoint) => return Ok(endpoint),
+                Err(reason) => reason,
+            },
+            Some(Err(reason)) => reason,
+            None => format!(
+                "the sandbox did not become ready within {timeout} s{}",
+                waiting_for.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        };
+        tracing::error!(sandbox_id = %spec.sandbox_id, reason = %failure, "sandbox failed to start");
+        let _ = self.stop(&spec.sandbox_id).await;
+        Err(RuntimeError::StartFailed(failure))
+    }
+
+    async fn stop(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
+        let name = pod_name(sandbox_id);
+        let io = |e: KubeError| {
+            self.metrics.error(&e);
+            tracing::error!(sandbox_id, error = %e, "deleting a sandbox pod failed");
+            RuntimeError::Io(e.customer_message())
+        };
+        self.objects.delete_pod(&name, None).await.map_err(io)?;
+        let gone = |pod: Option<&Pod>| pod.is_none().then_some(());
+        let grace = Duration::from_secs(self.settings.stop_grace_s + 10);
+        if self
+            .watch
+            .wait_for(&name, Some(Instant::now() + grace), gone)
+            .await
+            .is_none()
+        {
+            tracing::warn!(
+                sandbox_id,
+                "sandbox pod outlived its grace period; deleting it forcibly"
+            );
+            self.objects.delete_pod(&name, Some(0)).await.map_err(io)?;
+            self.watch
+                .wait_for(&name, Some(Instant::now() + Duration::from_secs(10)), gone)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<RunningSandbox>, RuntimeError> {
+        self.watch.ready().await;
+        let mut out = Vec::new();
+        for pod in self.watch.all() {
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let (Some(instance_id), Some(sandbox_id)) =
+                (instance_of(&pod), pod.labels().get(SANDBOX_LABEL).cloned())
+            else {
+                continue;
+            };
+            // Not ready yet (or over): `adopt` waits for it or turns it down.
+            let ip = match state(Some(&pod)) {
+                PodState::Ready(ip) => ip,
+                _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            };
+            let token = self
+                .agent_token(instance_id)
+                .await
+                .unwrap_or_else(|| Secret::new(""));
+            out.push(RunningSandbox {
+                sandbox_id,
+                instance_id,
+                endpoint: AgentEndpoint {
+                    addr: AgentAddr::Tcp(SocketAddr::new(ip, self.settings.agent_port)),
+                    token,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    async fn adopt(&self, sandbox: &RunningSandbox) -> Option<AgentEndpoint> {
+        let deadline = Instant::now() + Duration::from_secs(self.settings.start_timeout_s);
+        let ip = self
+            .watch
+            .wait_for(
+                &pod_name(&sandbox.sandbox_id),
+                Some(deadline),
+                |pod| match state(pod) {
+                    PodState::Ready(ip) => Some(Some(ip)),
+                    PodState::Over(_) | PodState::Absent => Some(None),
+                    PodState::Pending(_) | PodState::Unready => None,
+                },
+            )
+            .await
+            .flatten()?;
+        let endpoint = self.endpoint(sandbox.instance_id, ip).await?;
+        if self.settings.check_agent
+            && !agent_client::accepts_token(&endpoint, Duration::from_secs(3)).await
+        {
+            return None;
+        }
+        Some(endpoint)
+    }
+
+    async fn find(&self, sandbox_id: &str) -> Option<AgentEndpoint> {
+        let pod = self.watch.get(&pod_name(sandbox_id))?;
+        let PodState::Ready(ip) = state(Some(&pod)) else {
+            return None;
+        };
+        self.endpoint(instance_of(&pod)?, ip).await
+    }
+
+    async fn wait_exit(&self, sandbox_id: &str) -> String {
+        self.watch
+            .wait_for(&pod_name(sandbox_id), None, |pod| match state(pod) {
+                PodState::Over(reason) => Some(reason),
+                PodState::Absent => Some("the sandbox's pod is gone".into()),
+                _ => None,
+            })
+            .await
+            .unwrap_or_else(|| "the sandbox runtime stopped".into())
+    }
+
+    async fn shutdown(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let n = self.watch.all().len();
+        if n > 0 {
+            tracing::info!(
+                pods = n,
+                "leaving sandbox pods running; the next orchestrator adopts them"
+            );
+        }
+    }
+}
