@@ -186,3 +186,38 @@ pub async fn gateway_status(endpoint: &AgentEndpoint) -> Option<protocol::Gatewa
 pub async fn desktop_status(endpoint: &AgentEndpoint) -> Option<protocol::DesktopStatus> {
     get_json(endpoint, protocol::routes::DESKTOP).await
 }
+
+/// `POST /desktop` on the agent: the desktop runs once this returns.
+pub async fn start_desktop(
+    endpoint: &AgentEndpoint,
+) -> crate::error::ApiResult<protocol::DesktopStatus> {
+    let req = request(endpoint, "POST", protocol::routes::DESKTOP)
+        .body(Full::new(Bytes::new()))
+        .map_err(crate::error::ApiError::internal)?;
+    let resp = send(endpoint, req).await?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| {
+            crate::error::ApiError::new(crate::error::ErrorCode::SandboxUnavailable, e.to_string())
+        })?
+        .to_bytes();
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(crate::error::ApiError::internal);
+    }
+    let envelope: Option<sandbox_agent::protocol::ErrorEnvelope> =
+        serde_json::from_slice(&body).ok();
+    Err(match envelope {
+        Some(env) => crate::error::ApiError::new(
+            crate::error::ErrorCode::from_wire(&env.error.code)
+                .unwrap_or(crate::error::ErrorCode::SandboxUnavailable),
+            env.error.message,
+        ),
+        None => crate::error::ApiError::new(
+            crate::error::ErrorCode::SandboxUnavailable,
+            format!("the sandbox answered {status} to starting its desktop"),
+        ),
+    })
+}

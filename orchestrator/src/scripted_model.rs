@@ -97,6 +97,16 @@ pub fn user_text(body: &Value) -> String {
         .filter(|l| !l.trim_start().starts_with("Runtime:"))
         .collect();
     let joined = kept.join("\n");
+    // A turn given with earlier history arrives folded into one message: the history under
+    // "[Chat messages since your last reply - for context]", then this marker and the text.
+    if let Some((_, current)) = joined.split_once(CURRENT_MESSAGE) {
+        let current = current.trim();
+        return current
+            .strip_prefix("User:")
+            .unwrap_or(current)
+            .trim()
+            .to_owned();
+    }
     let trimmed = joined.trim();
     // "[Mon 2026-11-23 08:00 UTC] hello" → "hello"
     match trimmed.strip_prefix('[').and_then(|r| r.split_once("] ")) {
@@ -104,6 +114,9 @@ pub fn user_text(body: &Value) -> String {
         None => trimmed.to_owned(),
     }
 }
+
+/// How OpenClaw marks the new message when a request carries earlier history.
+const CURRENT_MESSAGE: &str = "[Current message - respond to this]";
 
 fn content_text(m: &Value) -> String {
     match &m["content"] {
@@ -280,6 +293,14 @@ mod tests {
         ]});
         assert_eq!(user_text(&body), "hello there");
         assert!(matches!(script(&body), Reply::Text(t) if t == "You said: hello there"));
+    }
+
+    #[test]
+    fn finds_the_new_message_in_a_turn_given_with_its_history() {
+        // What OpenClaw sent when a request carried earlier turns (measured).
+        let folded = "[Sat 2026-12-05 17:17 UTC] [Chat messages since your last reply - for context]\nUser: My name is Zebulon.\nAssistant: Nice to meet you.\n\n[Current message - respond to this]\nUser: What is my name?\n\nRuntime: agent=main";
+        let body = json!({"messages": [{"role": "user", "content": folded}]});
+        assert_eq!(user_text(&body), "What is my name?");
     }
 
     #[test]

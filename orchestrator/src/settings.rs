@@ -89,6 +89,24 @@ pub struct Settings {
     pub model: ModelSettings,
     pub chat: ChatSettings,
     pub console: ConsoleSettings,
+    pub pool: PoolSettings,
+}
+
+/// The warm pool: sandboxes started before anyone needs them, with the OpenClaw gateway booted
+/// and its slow first turn done, so that a create or a wake hands one over at once instead of
+/// waiting ~20 s for a boot. Each costs an idle gateway's memory (~1 GB) and counts against
+/// `limits.max_running_instances`. The local runtime only (Kubernetes starts cold).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PoolSettings {
+    /// Warm sandboxes to keep ready; `0` turns the pool off.
+    pub size: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { size: 2 }
+    }
 }
 
 /// The web console and the browser-facing websocket tokens.
@@ -332,6 +350,7 @@ impl Default for Settings {
             model: ModelSettings::default(),
             chat: ChatSettings::default(),
             console: ConsoleSettings::default(),
+            pool: PoolSettings::default(),
         }
     }
 }

@@ -124,7 +124,13 @@ impl Application {
         let policy = Arc::new(QuotaPolicy {
             default_max: settings.limits.max_instances_per_account,
         });
-        let manager = InstanceManager::new(store.clone(), runtime, policy, settings.limits.clone());
+        let manager = InstanceManager::new(
+            store.clone(),
+            runtime,
+            policy,
+            settings.limits.clone(),
+            settings.pool.size,
+        );
 
         let chat = ChatService::new(store.clone(), manager.clone(), settings.chat.clone());
         manager.spawn_idle_sweeper();
@@ -148,7 +154,10 @@ impl Application {
         let reconcile_state = state.clone();
         tokio::spawn(async move {
             match reconcile_state.manager.reconcile().await {
-                Ok(()) => reconcile_state.reconciled.store(true, Ordering::Release),
+                Ok(()) => {
+                    reconcile_state.reconciled.store(true, Ordering::Release);
+                    reconcile_state.manager.spawn_pool_filler();
+                }
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "start-up reconciliation failed")
                 }

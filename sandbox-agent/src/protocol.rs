@@ -106,6 +106,12 @@ pub struct GatewayStatus {
     /// Resident memory of the gateway's process tree, bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_bytes: Option<u64>,
+    /// Names the gateway's session store (its state directory). It changes only when the
+    /// store is a new one — a fresh state directory, such as a warm-pool sandbox's — so the
+    /// orchestrator can tell whether the gateway remembers a conversation or must be given
+    /// its history again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
 }
 
 /// `GET /health`: the agent is up and serving.

@@ -11,12 +11,17 @@
 //!    gateway boot (create → `gateway.state == "ready"`), the first turn after that, and sync
 //!    turn round trips through the orchestrator vs. straight to the gateway through the agent.
 //!    No provider is configured, so the model is the orchestrator's scripted stand-in.
+//! 7. the warm pool (`bench/pool.rs`): create → ready, create → first reply, wake → first exec
+//!    and wake → first reply, each warm (a pooled sandbox) and cold, against their goals.
 //!
 //! Numbers only: nothing timed is asserted. Must run as root (it reads the sandbox's
 //! `meta.json` for the agent token), like the service itself.
 //!
 //! Usage: `ocaas-bench [--iterations N] [--creates N] [--reads N] [--download-mb N]
-//! [--chat-turns N]`
+//! [--chat-turns N] [--pool-samples N]`
+
+#[path = "bench/pool.rs"]
+mod pool;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,6 +51,7 @@ struct Args {
     reads: usize,
     download_mb: u64,
     chat_turns: usize,
+    pool_samples: usize,
 }
 
 fn parse_args() -> Args {
@@ -55,6 +61,7 @@ fn parse_args() -> Args {
         reads: 50,
         download_mb: 100,
         chat_turns: 30,
+        pool_samples: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,7 +69,8 @@ fn parse_args() -> Args {
             println!(
                 "ocaas-bench [--iterations N (exec calls, default 200)] [--creates N (default 5)] \
                  [--reads N (1 MB reads, default 50)] [--download-mb N (default 100)] \
-                 [--chat-turns N (chat round trips each way, default 30)]"
+                 [--chat-turns N (chat round trips each way, default 30)] \
+                 [--pool-samples N (warm/cold pairs, default 3)]"
             );
             std::process::exit(0);
         }
@@ -81,6 +89,7 @@ fn parse_args() -> Args {
             "--reads" => a.reads = n.max(1) as usize,
             "--download-mb" => a.download_mb = n.max(1),
             "--chat-turns" => a.chat_turns = n.max(1) as usize,
+            "--pool-samples" => a.pool_samples = n.max(1) as usize,
             other => {
                 eprintln!("unknown argument {other} (try --help)");
                 std::process::exit(2)
@@ -293,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
     let args = parse_args();
     sandbox_bench(&args).await?;
     chat_bench(&args).await?;
+    pool::pool_bench(args.pool_samples).await?;
     Ok(())
 }
 

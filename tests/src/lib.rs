@@ -435,6 +435,8 @@ impl Server {
             // No OpenClaw gateway unless a test asks for one (pass the install directory):
             // each gateway needs ~1 GB and ~15 s to boot.
             ("OCAAS_LOCAL__OPENCLAW_DIR".into(), String::new()),
+            // No warm pool unless a test asks for one: its sandboxes run gateways too.
+            ("OCAAS_POOL__SIZE".into(), "0".into()),
         ];
         all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let port = free_port();

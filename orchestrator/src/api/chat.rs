@@ -1,12 +1,13 @@
 //! Chat (seed 001): sessions, sync and streamed turns, history, and the live event feed.
 //!
 //! SSE formats (each event's `data` is one of the types below, so the OpenAPI spec shows them):
-//! - `POST .../chat/stream`: `status` [`StreamStatus`] (accepted, queued, starting, booting,
-//!   thinking); `message` [`StreamMessage`], either `{"type":"delta","content"}` (a piece of
+//! - `POST .../chat/stream`: `status` [`StreamStatus`] (accepted, queued, waking, starting,
+//!   booting, thinking); `message` [`StreamMessage`], either `{"type":"delta","content"}` (a piece of
 //!   the reply) or `{"type":"message","message":{...}}` (a persisted message: the user's first,
 //!   the assistant's last); `complete` [`StreamComplete`] `{"message_id","usage","duration_ms"}`
 //!   or `{"error":{"code","message"}}`; `system_notification` [`StreamNotice`]
-//!   `{"kind","message"}` (model_error, gateway_unavailable, timeout, turn_failed).
+//!   `{"kind","message"}` (history_restored; model_error, gateway_unavailable, timeout,
+//!   turn_failed).
 //! - `GET .../chat/events`: `ready` [`EventsReady`] `{"session_id"}` once, then `message` (a
 //!   persisted [`MessageView`], whole) each time one is created or changes, with
 //!   `id: <change number>` for `Last-Event-ID` resumption; a comment every 15 s keeps proxies
@@ -116,8 +117,9 @@ pub struct MessagesPage {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"state": "thinking", "detail": "the agent is working on it"}))]
 pub struct StreamStatus {
-    /// `accepted` (always first), `queued` (behind another turn of the session), `starting`
-    /// (the instance is), `booting` (the gateway is), `thinking`.
+    /// `accepted` (always first), `queued` (behind another turn of the session), `waking` (the
+    /// instance was asleep; `detail` says whether a warm sandbox serves it or it starts cold),
+    /// `starting` (the instance is), `booting` (the gateway is), `thinking`.
     pub state: String,
     /// A sentence for people.
     pub detail: String,
@@ -154,11 +156,12 @@ pub enum StreamComplete {
 }
 
 /// `chat/stream` event `system_notification`: something to tell the user that is not part of
-/// the reply; sent before a failed `complete`.
+/// the reply: `history_restored` before the reply when the agent was given the session's
+/// history again (it runs in a fresh sandbox), or the reason before a failed `complete`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"kind": "model_error", "message": "the model provider answered 401: invalid api key"}))]
 pub struct StreamNotice {
-    /// `model_error`, `gateway_unavailable`, `timeout` or `turn_failed`.
+    /// `history_restored`, `model_error`, `gateway_unavailable`, `timeout` or `turn_failed`.
     pub kind: String,
     pub message: String,
 }
@@ -273,7 +276,7 @@ async fn prepare_turn(
     caller: &Caller,
     raw_id: &str,
     body: &[u8],
-) -> ApiResult<(Uuid, chat_session::Model, String)> {
+) -> ApiResult<PreparedTurn> {
     let id = owned_instance(state, caller, raw_id).await?;
     let req: ChatRequest =
         serde_json::from_slice(body).map_err(|e| sandbox_agent::http::serde_json_error(&e))?;
@@ -283,7 +286,7 @@ async fn prepare_turn(
             "message must be 1 to {MAX_MESSAGE_CHARS} characters"
         )));
     }
-    state.manager.ensure_running(&caller.owner, id).await?;
+    let waking = state.manager.ensure_running(&caller.owner, id).await?;
     let session = match req.session_id {
         Some(_) => owned_session(state, caller, id, req.session_id).await?,
         None => {
@@ -294,7 +297,21 @@ async fn prepare_turn(
                 .await?
         }
     };
-    Ok((id, session, text))
+    Ok(PreparedTurn {
+        id,
+        session,
+        text,
+        waking,
+    })
+}
+
+/// A validated turn request.
+struct PreparedTurn {
+    id: Uuid,
+    session: chat_session::Model,
+    text: String,
+    /// The instance was asleep: how it is waking.
+    waking: Option<String>,
 }
 
 /// Chat (wait for the reply)
@@ -334,10 +351,15 @@ async fn chat(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let (id, session, text) = prepare_turn(&state, &caller, &path, &body).await?;
+    let PreparedTurn {
+        id,
+        session,
+        text,
+        waking,
+    } = prepare_turn(&state, &caller, &path, &body).await?;
     let mut rx = state
         .chat
-        .start_turn(caller.owner, id, session.clone(), text);
+        .start_turn(caller.owner, id, session.clone(), text, waking);
     let mut user = None;
     let mut assistant = None;
     let mut usage = None;
@@ -391,9 +413,9 @@ fn sse_response() -> actix_web::HttpResponseBuilder {
 ///
 /// | event | data | when |
 /// |---|---|---|
-/// | `status` | `StreamStatus` `{"state","detail","session_id"?}` | `accepted` first (with `session_id`), then `queued`, `starting`, `booting`, `thinking` as they happen |
+/// | `status` | `StreamStatus` `{"state","detail","session_id"?}` | `accepted` first (with `session_id`), then `queued`, `waking`, `starting`, `booting`, `thinking` as they happen |
 /// | `message` | `StreamMessage`: `{"type":"delta","content"}` or `{"type":"message","message":MessageView}` | the persisted user message, then reply pieces, then the persisted assistant message |
-/// | `system_notification` | `StreamNotice` `{"kind","message"}` | before a failed `complete`: `model_error`, `gateway_unavailable`, `timeout`, `turn_failed` |
+/// | `system_notification` | `StreamNotice` `{"kind","message"}` | `history_restored` before the reply (the agent was given the session's history again); before a failed `complete`: `model_error`, `gateway_unavailable`, `timeout`, `turn_failed` |
 /// | `complete` | `StreamComplete`: `{"message_id","usage","duration_ms"}` or `{"error":{"code","message"}}` | last; the stream then ends |
 #[utoipa::path(
     post,
@@ -424,10 +446,15 @@ async fn chat_stream(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let (id, session, text) = prepare_turn(&state, &caller, &path, &body).await?;
+    let PreparedTurn {
+        id,
+        session,
+        text,
+        waking,
+    } = prepare_turn(&state, &caller, &path, &body).await?;
     let rx = state
         .chat
-        .start_turn(caller.owner, id, session.clone(), text);
+        .start_turn(caller.owner, id, session.clone(), text, waking);
     let head = futures_util::stream::iter([sse(
         "status",
         &json!(StreamStatus {

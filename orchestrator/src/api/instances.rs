@@ -250,25 +250,74 @@ fn check_provider(p: &ProviderRequest, allow_private: bool) -> ApiResult<()> {
 
 /// List instances
 ///
-/// This account's instances, oldest first.
+/// This account's instances, oldest first, a page at a time: at most `limit` (default 100).
+/// When there are more, the response has a `Link: <...>; rel="next"` header with the URL of the
+/// next page (the same query with `after` = the last `id` of this page).
 #[utoipa::path(
     get,
     path = "/api/instances",
     tag = "instances",
     operation_id = "list_instances",
     security(("bearer" = [])),
-    responses((status = 200, description = "The account's instances.", body = [InstanceView])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The account's instances (one page).", body = [InstanceView],
+            headers(("Link" = String, description = "`</api/instances?limit=100&after=<id>>; rel=\"next\"` when more instances follow."))),
+        (status = 422, description = "`VALIDATION_FAILED`: `limit` out of range, or `after` is not one of this account's instances.", body = ErrorEnvelope),
+    ),
 )]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
-async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
-    let items: Vec<InstanceView> = state
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let limit = q.limit.unwrap_or(LIST_DEFAULT);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(ApiError::validation(format!(
+            "limit must be 1 to {LIST_MAX}"
+        )));
+    }
+    let unknown_after = || ApiError::validation("after must be the id of one of your instances");
+    let after = match &q.after {
+        Some(raw) => Some(raw.parse::<Uuid>().map_err(|_| unknown_after())?),
+        None => None,
+    };
+    // One more than asked, to know whether another page follows.
+    let mut rows = state
         .store
-        .list_instances(&caller.owner)
+        .list_instances_page(&caller.owner, after, limit + 1)
         .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(items))
+        .ok_or_else(unknown_after)?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let mut resp = HttpResponse::Ok();
+    if more && let Some(last) = rows.last() {
+        resp.insert_header((
+            "Link",
+            format!(
+                "</api/instances?limit={limit}&after={}>; rel=\"next\"",
+                last.id
+            ),
+        ));
+    }
+    let items: Vec<InstanceView> = rows.into_iter().map(Into::into).collect();
+    Ok(resp.json(items))
+}
+
+/// Default and largest page of `GET /api/instances`.
+const LIST_DEFAULT: u64 = 100;
+const LIST_MAX: u64 = 1000;
+
+/// `GET /api/instances` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// At most this many instances (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
+    /// Only instances after this one: the last `id` of the previous page.
+    pub after: Option<String>,
 }
 
 /// Create an instance

@@ -7,8 +7,6 @@
 //! settled before the upgrade, so a refusal is an ordinary error envelope.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
 use sandbox_agent::protocol::{DesktopStatus, ErrorEnvelope, PtyQuery, routes};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,7 +15,7 @@ use super::openapi::{InstancePath, errors};
 use super::{Api, origin, parse_id, timestamp};
 use crate::agent_client;
 use crate::auth::{Caller, WsCaller, mint_ws_token};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::ws_relay::{self, with_query, without_token};
 
@@ -210,7 +208,7 @@ async fn vnc_url(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
     let endpoint = state.manager.endpoint(&caller.owner, id).await?;
-    let desktop = start_desktop(&endpoint).await?;
+    let desktop = agent_client::start_desktop(&endpoint).await?;
     let (token, expires) = mint_ws_token(&state, &caller.owner, id);
     let origin = origin(&req);
     let ws_origin = origin.replacen("http", "ws", 1);
@@ -268,34 +266,4 @@ async fn ws_token(
         token,
         expires_at: timestamp(&expires),
     }))
-}
-
-/// `POST /desktop` on the agent: the desktop runs once this returns.
-async fn start_desktop(endpoint: &crate::runtime::AgentEndpoint) -> ApiResult<DesktopStatus> {
-    let req = agent_client::request(endpoint, "POST", routes::DESKTOP)
-        .body(Full::new(Bytes::new()))
-        .map_err(ApiError::internal)?;
-    let resp = agent_client::send(endpoint, req).await?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, e.to_string()))?
-        .to_bytes();
-    if status.is_success() {
-        return serde_json::from_slice(&body).map_err(ApiError::internal);
-    }
-    let envelope: Option<sandbox_agent::protocol::ErrorEnvelope> =
-        serde_json::from_slice(&body).ok();
-    Err(match envelope {
-        Some(env) => ApiError::new(
-            ErrorCode::from_wire(&env.error.code).unwrap_or(ErrorCode::SandboxUnavailable),
-            env.error.message,
-        ),
-        None => ApiError::new(
-            ErrorCode::SandboxUnavailable,
-            format!("the sandbox answered {status} to starting its desktop"),
-        ),
-    })
 }

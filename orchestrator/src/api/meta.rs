@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Api;
+use crate::instances::pool::PoolStats;
 use crate::startup::AppState;
 
 pub fn configure(api: &mut Api<'_>) {
@@ -45,6 +46,9 @@ pub struct ApiRoot {
     pub limits: LimitsInfo,
     pub model: ModelInfo,
     pub features: FeaturesInfo,
+    /// Sandboxes kept booted and warmed for creates and wakes (`pool.size`; the local runtime
+    /// only). With none ready, a create or wake is a cold start (the agent boots in ~20 s).
+    pub warm_pool: PoolStats,
     pub documentation: DocumentationInfo,
     /// The resource map of the API contract (seed 001); `{instanceId}` is an instance's `id`.
     pub resources: &'static [&'static str],
@@ -88,6 +92,9 @@ pub struct LimitsInfo {
     pub terminals_per_instance: usize,
     /// Lifetime of a websocket token (`vnc-url`, `ws-token`).
     pub ws_token_ttl_s: u64,
+    /// Seconds with nothing in flight before an instance sleeps (`0` = never); instances may
+    /// set their own (`idle_timeout_s`).
+    pub idle_timeout_s: u64,
 }
 
 /// The default model provider.
@@ -142,9 +149,10 @@ pub struct DocumentationInfo {
                 "runtime": {"kind": "local", "sandbox": "bubblewrap (unprivileged uid, own PID/mount/network namespaces, no capabilities); limits: memory 2048 MiB, 512 pids"},
                 "database": "sqlite",
                 "authentication": {"header": "Authorization: Bearer <api key>", "keys": "/api/keys"},
-                "limits": {"max_running_instances": 12, "max_instances_per_account": 5, "exec_max_timeout_ms": 600000, "read_max_bytes": 10485760, "terminal_reattach_grace_s": 60, "terminal_scrollback_bytes": 65536, "terminals_per_instance": 32, "ws_token_ttl_s": 300},
+                "limits": {"max_running_instances": 12, "max_instances_per_account": 5, "exec_max_timeout_ms": 600000, "read_max_bytes": 10485760, "terminal_reattach_grace_s": 60, "terminal_scrollback_bytes": 65536, "terminals_per_instance": 32, "ws_token_ttl_s": 300, "idle_timeout_s": 900},
                 "model": {"provider": "configured", "byok": true},
                 "features": {"chat": true, "terminal_ws": true, "desktop": true, "console": "/console", "billing": false, "kubernetes": false},
+                "warm_pool": {"size": 2, "ready": 2, "warming": 0},
                 "documentation": {"openapi_json": "/api/openapi.json", "openapi_yaml": "/api/openapi.yaml", "ui": "/docs"},
                 "resources": ["/api/instances", "/api/instances/{instanceId}", "/api/instances/{instanceId}/chat"]
             })),
@@ -174,6 +182,7 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
             terminal_scrollback_bytes: limits::PTY_SCROLLBACK_BYTES,
             terminals_per_instance: limits::PTY_MAX_SESSIONS,
             ws_token_ttl_s: state.settings.console.ws_token_ttl_s,
+            idle_timeout_s: state.settings.limits.idle_timeout_s,
         },
         model: ModelInfo {
             provider: if state.scripted_model.is_some() {
@@ -189,8 +198,9 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
             desktop: desktop_available(),
             console: "/console",
             billing: false,
-            kubernetes: false,
+            kubernetes: state.manager.runtime().kind() == "kubernetes",
         },
+        warm_pool: state.manager.pool_stats(),
         documentation: DocumentationInfo {
             openapi_json: super::openapi::JSON_PATH,
             openapi_yaml: super::openapi::YAML_PATH,

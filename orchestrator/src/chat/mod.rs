@@ -125,11 +125,12 @@ impl ChatService {
         instance_id: Uuid,
         session: chat_session::Model,
         text: String,
+        waking: Option<String>,
     ) -> mpsc::Receiver<TurnEvent> {
         let (tx, rx) = mpsc::channel(256);
         let this = self.clone();
         tokio::spawn(async move {
-            turn::run(this, owner, instance_id, session, text, tx).await;
+            turn::run(this, owner, instance_id, session, text, waking, tx).await;
         });
         rx
     }

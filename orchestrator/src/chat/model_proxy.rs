@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::crypto::Cipher;
-use crate::runtime::{ModelAnswer, ModelService};
+use crate::runtime::{ModelAnswer, ModelCaller, ModelService};
 use crate::settings::Secret;
 use crate::store::Store;
 
@@ -89,23 +89,30 @@ impl ModelRouter {
         })
     }
 
-    async fn handle(self: Arc<Self>, instance_id: Uuid, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(
+        self: Arc<Self>,
+        caller: ModelCaller,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
         let path = req.uri().path().to_owned();
-        match (req.method().as_str(), path.as_str()) {
-            ("GET", "/v1/models") => json_response(
+        match (req.method().as_str(), path.as_str(), caller) {
+            ("GET", "/v1/models", _) => json_response(
                 StatusCode::OK,
                 json!({"object": "list", "data": [{"id": sandbox_agent::protocol::sandbox::MODEL_ID, "object": "model"}]}),
             ),
-            ("POST", "/v1/chat/completions") => match self.completions(instance_id, req).await {
-                Ok(r) => r,
-                Err((status, msg)) => {
-                    tracing::warn!(%instance_id, %msg, "model call failed");
-                    json_response(
-                        status,
-                        json!({"error": {"message": msg, "type": "upstream_error"}}),
-                    )
+            ("POST", "/v1/chat/completions", ModelCaller::Pool) => warm_up_answer(req).await,
+            ("POST", "/v1/chat/completions", ModelCaller::Instance(instance_id)) => {
+                match self.completions(instance_id, req).await {
+                    Ok(r) => r,
+                    Err((status, msg)) => {
+                        tracing::warn!(%instance_id, %msg, "model call failed");
+                        json_response(
+                            status,
+                            json!({"error": {"message": msg, "type": "upstream_error"}}),
+                        )
+                    }
                 }
-            },
+            }
             _ => json_response(
                 StatusCode::NOT_FOUND,
                 json!({"error": {"message": "not found", "type": "not_found"}}),
@@ -200,12 +207,12 @@ impl ModelRouter {
 
 impl ModelService for ModelRouter {
     fn call(self: Arc<Self>, instance_id: Uuid, req: Request<Incoming>) -> ModelAnswer {
-        Box::pin(self.handle(instance_id, req))
+        Box::pin(self.handle(ModelCaller::Instance(instance_id), req))
     }
 
     fn serve(
         self: Arc<Self>,
-        instance_id: Uuid,
+        caller: ModelCaller,
         listener: tokio::net::UnixListener,
     ) -> tokio::task::AbortHandle {
         tokio::spawn(async move {
@@ -217,7 +224,7 @@ impl ModelService for ModelRouter {
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let router = router.clone();
-                        async move { Ok::<_, Infallible>(router.handle(instance_id, req).await) }
+                        async move { Ok::<_, Infallible>(router.handle(caller, req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -227,6 +234,59 @@ impl ModelService for ModelRouter {
         })
         .abort_handle()
     }
+}
+
+/// The answer to a warm-pool gateway's warm-up turn: a one-word completion in the shape the
+/// request asked for (streamed or not), made here without calling any provider.
+async fn warm_up_answer(req: Request<Incoming>) -> Response<Body> {
+    let raw = http_body_util::Limited::new(req.into_body(), MAX_REQUEST)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let streaming = serde_json::from_slice::<Value>(&raw)
+        .ok()
+        .and_then(|v| v["stream"].as_bool())
+        .unwrap_or(false);
+    let model = sandbox_agent::protocol::sandbox::MODEL_ID;
+    let usage = json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0});
+    if !streaming {
+        return json_response(
+            StatusCode::OK,
+            json!({
+                "id": "ocaas-warm-up", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ready"}, "finish_reason": "stop"}],
+                "usage": usage,
+            }),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "id": "ocaas-warm-up", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let mut sse = String::new();
+    for event in [
+        chunk(
+            json!({"role": "assistant", "content": "ready"}),
+            Value::Null,
+        ),
+        chunk(json!({}), json!("stop")),
+        json!({"id": "ocaas-warm-up", "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [], "usage": usage}),
+    ] {
+        sse.push_str(&format!("data: {event}\n\n"));
+    }
+    sse.push_str("data: [DONE]\n\n");
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/event-stream")
+        .body(
+            Full::new(Bytes::from(sse))
+                .map_err(|never: Infallible| match never {})
+                .boxed(),
+        )
+        .expect("static response parts are valid")
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response<Body> {

@@ -65,6 +65,7 @@ pub(super) async fn run(
     instance_id: Uuid,
     session: chat_session::Model,
     text: String,
+    waking: Option<String>,
     tx: mpsc::Sender<TurnEvent>,
 ) {
     let emit = |e: TurnEvent| {
@@ -87,6 +88,12 @@ pub(super) async fn run(
             .await;
             slot.turn.lock().await
         }
+    };
+    // Read the session again under the lock: a turn queued behind another sees what that
+    // turn recorded (which gateway store has seen the history).
+    let session = match svc.store.get_session(&owner, instance_id, session.id).await {
+        Ok(Some(s)) => s,
+        _ => session,
     };
     let fail_early = |code, message: String| {
         TurnEvent::Failed(Box::new(TurnFailure {
@@ -142,8 +149,9 @@ pub(super) async fn run(
             &owner,
             instance_id,
             &session,
-            &text,
+            &user,
             &assistant,
+            waking,
             &tx,
             &mut state,
         ),
@@ -234,8 +242,9 @@ async fn relay(
     owner: &Owner,
     instance_id: Uuid,
     session: &chat_session::Model,
-    text: &str,
+    user: &chat_message::Model,
     assistant: &chat_message::Model,
+    waking: Option<String>,
     tx: &mpsc::Sender<TurnEvent>,
     reply: &mut Reply,
 ) -> Result<(), (ErrorCode, String)> {
@@ -245,11 +254,18 @@ async fn relay(
             detail: detail.to_owned(),
         });
     };
-    if let Ok(Some(m)) = svc.store.get_instance(owner, instance_id).await {
-        match m.status.as_str() {
-            "ready" => {}
-            "sleeping" | "waking" => status("waking", "the instance was asleep and is waking up"),
-            _ => status("starting", "the instance is starting"),
+    // The request woke the instance (or found it waking): say so, and how it comes up.
+    match waking {
+        Some(how) => status(
+            "waking",
+            &format!("the instance was asleep and is waking up: {how}"),
+        ),
+        None => {
+            if let Ok(Some(m)) = svc.store.get_instance(owner, instance_id).await
+                && m.status != "ready"
+            {
+                status("starting", "the instance is starting");
+            }
         }
     }
     let endpoint = svc
@@ -257,7 +273,8 @@ async fn relay(
         .endpoint(owner, instance_id)
         .await
         .map_err(|e| (e.code, e.message))?;
-    if let Some(gw) = agent_client::gateway_status(&endpoint).await {
+    let gateway = agent_client::gateway_status(&endpoint).await;
+    if let Some(gw) = &gateway {
         match gw.state {
             GatewayState::Booting => status(
                 "booting",
@@ -267,11 +284,37 @@ async fn relay(
             _ => {}
         }
     }
+    // A gateway whose session store has not seen this conversation (a warm-pool sandbox, a
+    // lost state directory) is given the history with the new message; the gateway folds it
+    // into the turn's context and remembers it from then on.
+    let store_id = gateway.and_then(|g| g.store_id);
+    let unseen = store_id
+        .as_ref()
+        .is_some_and(|id| session.gateway_store_id.as_ref() != Some(id));
+    let mut messages = Vec::new();
+    if unseen {
+        let history = svc
+            .store
+            .history_before(session, user.seq, REPLAY_MAX_MESSAGES)
+            .await
+            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        messages = replay_messages(&history);
+        if !messages.is_empty() {
+            let _ = tx.try_send(TurnEvent::Notice {
+                kind: "history_restored",
+                message: format!(
+                    "the agent runs in a fresh sandbox; it was given this session's last {} message(s) with your new one",
+                    messages.len()
+                ),
+            });
+        }
+    }
+    messages.push(json!({"role": "user", "content": user.content}));
     status("thinking", "the agent is working on it");
 
     let body = json!({
         "model": "openclaw/default",
-        "messages": [{"role": "user", "content": text}],
+        "messages": messages,
         "stream": true,
         "stream_options": {"include_usage": true},
     });
@@ -302,7 +345,7 @@ async fn relay(
     let mut pending = Vec::<u8>::new();
     let mut last_persist = Instant::now();
     let mut persisted_len = 0;
-    while let Some(frame) = body.frame().await {
+    'frames: while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             (
                 ErrorCode::Unavailable,
@@ -322,7 +365,7 @@ async fn relay(
                 }
                 SseLine::Usage(u) => reply.usage = Some(u),
                 SseLine::Error(msg) => return Err((ErrorCode::ModelError, msg)),
-                SseLine::Done => return Ok(()),
+                SseLine::Done => break 'frames,
                 SseLine::Other => {}
             }
         }
@@ -339,7 +382,35 @@ async fn relay(
             }
         }
     }
+    if let (true, Some(id)) = (unseen, &store_id)
+        && let Err(e) = svc.store.set_gateway_store(session, id).await
+    {
+        tracing::warn!(session_id = %session.id, error = %e, "could not record the gateway store");
+    }
     Ok(())
+}
+
+/// At most this many earlier messages are replayed to a gateway that has not seen them.
+const REPLAY_MAX_MESSAGES: u64 = 100;
+/// ... and at most this much of their text (the newest messages are kept).
+const REPLAY_MAX_BYTES: usize = 256 * 1024;
+
+/// The earlier turns as chat-completion messages, newest kept within [`REPLAY_MAX_BYTES`].
+fn replay_messages(history: &[chat_message::Model]) -> Vec<Value> {
+    let mut budget = REPLAY_MAX_BYTES;
+    let mut kept: Vec<Value> = history
+        .iter()
+        .rev()
+        .filter(|m| !m.content.is_empty())
+        .take_while(|m| {
+            let fits = m.content.len() <= budget;
+            budget = budget.saturating_sub(m.content.len());
+            fits
+        })
+        .map(|m| json!({"role": m.role, "content": m.content}))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// Map a non-2xx answer from the agent/gateway to an error code and a message for people.

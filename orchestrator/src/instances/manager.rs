@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::activity::{Activity, ActivityGuard};
+use super::pool::{PoolStats, Warm, WarmPool};
 use super::{DESIRED_RUNNING, DESIRED_SLEEPING, DESIRED_STOPPED, Status};
 use crate::agent_client;
 use crate::auth::Caller;
@@ -56,6 +57,25 @@ pub struct InstanceManager {
     crashes: Mutex<HashMap<Uuid, u32>>,
     /// What is in use, for sleeping idle instances.
     activity: Arc<Activity>,
+    /// Warmed sandboxes for creates and wakes.
+    pool: WarmPool,
+}
+
+/// The sandbox a start will use: a warm one from the pool, else a new id for a cold start.
+struct Launch {
+    sandbox_id: String,
+    warm: Option<Warm>,
+}
+
+impl Launch {
+    /// How the sandbox comes up, for the status history (and so for status events).
+    fn how(&self) -> &'static str {
+        if self.warm.is_some() {
+            "a warm sandbox from the pool: the agent is ready at once"
+        } else {
+            "cold start (the warm pool is empty): the agent needs about 20 s to boot"
+        }
+    }
 }
 
 impl InstanceManager {
@@ -64,7 +84,9 @@ impl InstanceManager {
         runtime: Arc<dyn Runtime>,
         policy: Arc<dyn CreationPolicy>,
         limits: Limits,
+        pool_size: usize,
     ) -> Arc<Self> {
+        let pool_size = if runtime.has_pool() { pool_size } else { 0 };
         Arc::new(InstanceManager {
             store,
             runtime,
@@ -76,7 +98,99 @@ impl InstanceManager {
             changed: Notify::new(),
             crashes: Mutex::new(HashMap::new()),
             activity: Arc::new(Activity::default()),
+            pool: WarmPool::new(pool_size),
         })
+    }
+
+    /// What the warm pool holds now.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// Keep the warm pool filled, in the background, until the process ends: first the
+    /// pooled sandboxes an earlier process left running rejoin it, then new ones are started
+    /// one at a time (two gateways booting at once on a small machine each take twice as
+    /// long) while the node has room. Call after [`InstanceManager::reconcile`].
+    pub fn spawn_pool_filler(self: &Arc<Self>) {
+        if self.pool.stats().size == 0 {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            for (sandbox_id, endpoint) in this.runtime.list_pooled().await {
+                let adopted = Warm {
+                    sandbox_id,
+                    endpoint,
+                };
+                if let Err(e) = this.pool.warm_one(&*this.runtime, Some(adopted)).await {
+                    tracing::warn!(error = %e, "a pooled sandbox from before the restart could not rejoin the pool");
+                }
+            }
+            this.pool.trim(&*this.runtime).await;
+            let mut failures = 0u32;
+            loop {
+                if this.pool.wants_more() && this.room_for_pool().await {
+                    match this.pool.warm_one(&*this.runtime, None).await {
+                        Ok(()) => failures = 0,
+                        Err(e) => {
+                            failures += 1;
+                            let delay = Duration::from_secs(5 << failures.min(6));
+                            tracing::warn!(error = %e, retry_in = ?delay, "could not warm a pooled sandbox");
+                            tokio::time::sleep(delay).await;
+                        }
+                    }
+                    continue;
+                }
+                tokio::select! {
+                    _ = this.pool.taken.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        });
+    }
+
+    /// Whether one more pooled sandbox fits beside the running instances.
+    async fn room_for_pool(&self) -> bool {
+        let running = self
+            .store
+            .count_running_all_owners()
+            .await
+            .unwrap_or(u64::MAX);
+        running.saturating_add(self.pool.total() as u64) < self.limits.max_running_instances
+    }
+
+    /// The sandbox for a start without an admission check (the instance is already counted):
+    /// a warm one if the pool has one.
+    fn next_launch(&self) -> Launch {
+        match self.pool.take() {
+            Some(warm) => Launch {
+                sandbox_id: warm.sandbox_id.clone(),
+                warm: Some(warm),
+            },
+            None => Launch {
+                sandbox_id: new_sandbox_id(),
+                warm: None,
+            },
+        }
+    }
+
+    /// The sandbox for a start that adds a running instance: `503` when the node is full.
+    /// Call with the admission lock held. A warm sandbox is already counted against
+    /// capacity, so claiming one is admitted whenever the pool has one.
+    async fn admit_launch(&self) -> ApiResult<Launch> {
+        let launch = self.next_launch();
+        if let Err(e) = self.check_capacity().await {
+            self.release(launch);
+            return Err(e);
+        }
+        Ok(launch)
+    }
+
+    /// A launch that will not happen: its warm sandbox goes back to the pool.
+    fn release(&self, launch: Launch) {
+        if let Some(w) = launch.warm {
+            self.pool.put_back(w);
+        }
     }
 
     /// Hold the instance awake while the guard lives (see [`super::activity`]).
@@ -169,28 +283,36 @@ impl InstanceManager {
         tracing::info!(instance_id = %id, sandbox_id = %current.sandbox_id, "instance asleep");
     }
 
-    /// Wake a sleeping instance: a fresh sandbox on its storage. Idempotent under races (the
-    /// status is re-read under the admission lock). `503` when the node is full.
-    async fn wake(self: &Arc<Self>, id: Uuid) -> ApiResult<()> {
+    /// Wake a sleeping instance: a fresh sandbox on its storage (a warm one from the pool if
+    /// there is one). Idempotent under races (the status is re-read under the admission lock).
+    /// `503` when the node is full. Returns how the sandbox comes up.
+    async fn wake(self: &Arc<Self>, id: Uuid) -> ApiResult<String> {
         let _admission = self.admission.lock().await;
         let Some(m) = self.store.get_instance_all_owners(id).await? else {
             return Err(ApiError::not_found("instance"));
         };
         if m.desired_state != DESIRED_SLEEPING {
-            return Ok(());
+            // Another call woke it first.
+            return Ok(waking_how(&m));
         }
-        self.check_capacity().await?;
-        let sandbox_id = new_sandbox_id();
-        self.set_status(
-            id,
-            Status::Waking,
-            Some("a call arrived"),
-            Some(DESIRED_RUNNING),
-            Some(&sandbox_id),
-        )
-        .await?;
-        self.spawn_bring_up(id, sandbox_id);
-        Ok(())
+        let launch = self.admit_launch().await?;
+        let how = launch.how().to_owned();
+        let reason = format!("a call arrived; {how}");
+        if let Err(e) = self
+            .set_status(
+                id,
+                Status::Waking,
+                Some(&reason),
+                Some(DESIRED_RUNNING),
+                Some(&launch.sandbox_id),
+            )
+            .await
+        {
+            self.release(launch);
+            return Err(e.into());
+        }
+        self.spawn_bring_up(id, launch);
+        Ok(how)
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
@@ -232,9 +354,11 @@ impl InstanceManager {
             .ok_or_else(|| ApiError::not_found("instance"))
     }
 
+    /// `503` unless another sandbox fits: running instances and the warm pool's sandboxes
+    /// together stay within `limits.max_running_instances`.
     async fn check_capacity(&self) -> ApiResult<()> {
         let running = self.store.count_running_all_owners().await?;
-        if running >= self.limits.max_running_instances {
+        if running + self.pool.total() as u64 >= self.limits.max_running_instances {
             return Err(ApiError::new(
                 ErrorCode::CapacityExhausted,
                 format!(
@@ -263,37 +387,46 @@ impl InstanceManager {
                     store: &self.store,
                 })
                 .await?;
-            self.check_capacity().await?;
-            let sandbox_id = new_sandbox_id();
+            let launch = self.admit_launch().await?;
             if new.name.is_empty() {
-                new.name = format!("instance-{}", &sandbox_id["sandy-".len()..]);
+                new.name = format!("instance-{}", &launch.sandbox_id["sandy-".len()..]);
             }
-            self.store
+            match self
+                .store
                 .insert_instance(
                     &caller.owner,
                     new,
                     Status::Provisioning.as_str(),
-                    &sandbox_id,
+                    Some(launch.how()),
+                    &launch.sandbox_id,
                 )
-                .await?
+                .await
+            {
+                Ok(model) => (model, launch),
+                Err(e) => {
+                    self.release(launch);
+                    return Err(e.into());
+                }
+            }
         };
+        let (model, launch) = model;
         self.changed.notify_waiters();
-        let sandbox_id = model.sandbox_id.clone().unwrap_or_default();
-        self.spawn_bring_up(model.id, sandbox_id);
+        self.spawn_bring_up(model.id, launch);
         Ok(model)
     }
 
-    fn spawn_bring_up(self: &Arc<Self>, id: Uuid, sandbox_id: String) {
+    fn spawn_bring_up(self: &Arc<Self>, id: Uuid, launch: Launch) {
         let this = self.clone();
         tokio::spawn(async move {
             let lock = this.lock_for(id);
             let _guard = lock.lock().await;
-            this.bring_up(id, sandbox_id).await;
+            this.bring_up(id, launch).await;
         });
     }
 
     /// Start a sandbox for the instance and mark it ready (or failed). Call with its lock held.
-    async fn bring_up(self: &Arc<Self>, id: Uuid, sandbox_id: String) {
+    async fn bring_up(self: &Arc<Self>, id: Uuid, launch: Launch) {
+        let sandbox_id = launch.sandbox_id.clone();
         // The instance may have been stopped or deleted while this task waited for the lock.
         // Only the sandbox the database names as current may come up, so racing lifecycle
         // calls can never leave two sandboxes serving one instance.
@@ -309,7 +442,10 @@ impl InstanceManager {
                     self.idle_timeout_of(m.idle_timeout_s),
                 )
             }
-            _ => return,
+            _ => {
+                self.release(launch);
+                return;
+            }
         };
         self.stop_serving(id, None).await;
         let spec = SandboxSpec {
@@ -317,7 +453,24 @@ impl InstanceManager {
             sandbox_id: sandbox_id.clone(),
             desktop,
         };
-        match self.runtime.start(&spec).await {
+        let started = match launch.warm {
+            Some(_) => match self.runtime.claim(&sandbox_id, id).await {
+                Ok(endpoint) => {
+                    // A cold start passes `--desktop`; a claimed sandbox starts it now.
+                    if desktop && let Err(e) = agent_client::start_desktop(&endpoint).await {
+                        tracing::warn!(instance_id = %id, error = %e.message, "could not start the desktop; it starts on first use");
+                    }
+                    Ok(endpoint)
+                }
+                Err(e) => {
+                    tracing::warn!(instance_id = %id, %sandbox_id, error = %e, "could not claim the pooled sandbox; starting cold");
+                    let _ = self.runtime.stop(&sandbox_id).await;
+                    self.runtime.start(&spec).await
+                }
+            },
+            None => self.runtime.start(&spec).await,
+        };
+        match started {
             Ok(endpoint) => {
                 self.serving.lock().expect("serving").insert(
                     id,
@@ -407,12 +560,18 @@ impl InstanceManager {
     }
 
     /// `404` unless the owner has the instance; `409` unless it is running or coming up. A
-    /// sleeping instance is woken (not waited for).
-    pub async fn ensure_running(self: &Arc<Self>, owner: &Owner, id: Uuid) -> ApiResult<()> {
+    /// sleeping instance is woken (not waited for). `Some(how)` when it is waking: how its
+    /// sandbox comes up (warm from the pool, or a cold start), for people.
+    pub async fn ensure_running(
+        self: &Arc<Self>,
+        owner: &Owner,
+        id: Uuid,
+    ) -> ApiResult<Option<String>> {
         let m = self.owned(owner, id).await?;
         match Status::parse(&m.status) {
-            Some(s) if s == Status::Ready || s.is_coming_up() => Ok(()),
-            Some(Status::Sleeping) => self.wake(id).await,
+            Some(Status::Waking) => Ok(Some(waking_how(&m))),
+            Some(s) if s == Status::Ready || s.is_coming_up() => Ok(None),
+            Some(Status::Sleeping) => self.wake(id).await.map(Some),
             _ => Err(not_running(&m)),
         }
     }
@@ -471,17 +630,18 @@ impl InstanceManager {
                         && m.status == Status::Failed.as_str() => {}
                 _ => return, // someone stopped, rebooted or deleted it meanwhile
             }
-            let new_id = new_sandbox_id();
+            let launch = this.next_launch();
+            let reason = format!("restarting after the sandbox died; {}", launch.how());
             let _ = this
                 .set_status(
                     id,
                     Status::Starting,
-                    Some("restarting after the sandbox died"),
+                    Some(&reason),
                     None,
-                    Some(&new_id),
+                    Some(&launch.sandbox_id),
                 )
                 .await;
-            this.bring_up(id, new_id).await;
+            this.bring_up(id, launch).await;
         });
     }
 
@@ -537,23 +697,34 @@ impl InstanceManager {
             Some(s) if m.desired_state == DESIRED_RUNNING && s != Status::Failed => return Ok(m),
             _ => {}
         }
-        if m.desired_state != DESIRED_RUNNING {
+        let launch = if m.desired_state != DESIRED_RUNNING {
             let _admission = self.admission.lock().await;
-            self.check_capacity().await?;
-        }
+            self.admit_launch().await?
+        } else {
+            self.next_launch()
+        };
         self.crashes.lock().expect("crashes").remove(&id);
-        let sandbox_id = new_sandbox_id();
-        let m = self
+        let updated = self
             .set_status(
                 id,
                 Status::Starting,
-                None,
+                Some(launch.how()),
                 Some(DESIRED_RUNNING),
-                Some(&sandbox_id),
+                Some(&launch.sandbox_id),
             )
-            .await?
-            .ok_or_else(|| ApiError::not_found("instance"))?;
-        self.spawn_bring_up(id, sandbox_id);
+            .await;
+        let m = match updated {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                self.release(launch);
+                return Err(ApiError::not_found("instance"));
+            }
+            Err(e) => {
+                self.release(launch);
+                return Err(e.into());
+            }
+        };
+        self.spawn_bring_up(id, launch);
         Ok(m)
     }
 
@@ -571,13 +742,29 @@ impl InstanceManager {
             return Err(deleting());
         }
         self.crashes.lock().expect("crashes").remove(&id);
-        let sandbox_id = new_sandbox_id();
         self.set_accepting(id, false);
-        let m = self
-            .set_status(id, Status::Rebooting, None, None, Some(&sandbox_id))
-            .await?
-            .ok_or_else(|| ApiError::not_found("instance"))?;
-        self.spawn_bring_up(id, sandbox_id);
+        let launch = self.next_launch();
+        let updated = self
+            .set_status(
+                id,
+                Status::Rebooting,
+                Some(launch.how()),
+                None,
+                Some(&launch.sandbox_id),
+            )
+            .await;
+        let m = match updated {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                self.release(launch);
+                return Err(ApiError::not_found("instance"));
+            }
+            Err(e) => {
+                self.release(launch);
+                return Err(e.into());
+            }
+        };
+        self.spawn_bring_up(id, launch);
         Ok(m)
     }
 
@@ -722,16 +909,19 @@ impl InstanceManager {
                     self.spawn_supervisor(id, r.sandbox_id);
                 }
                 None => {
-                    let sid = new_sandbox_id();
+                    let launch = Launch {
+                        sandbox_id: new_sandbox_id(),
+                        warm: None,
+                    };
                     self.set_status(
                         id,
                         Status::Starting,
                         Some("restarting after an orchestrator restart"),
                         None,
-                        Some(&sid),
+                        Some(&launch.sandbox_id),
                     )
                     .await?;
-                    self.spawn_bring_up(id, sid);
+                    self.spawn_bring_up(id, launch);
                 }
             }
         }
@@ -761,4 +951,13 @@ fn not_running(m: &instance::Model) -> ApiError {
         ),
     };
     ApiError::new(ErrorCode::InstanceNotRunning, hint)
+}
+
+/// How a waking instance's sandbox comes up, from its recorded reason.
+fn waking_how(m: &instance::Model) -> String {
+    let reason = m.status_reason.as_deref().unwrap_or("");
+    reason
+        .split_once("; ")
+        .map_or(reason, |(_, how)| how)
+        .to_owned()
 }

@@ -1,7 +1,10 @@
 //! Instances: their statuses and the manager that drives them through their lifecycle.
 
 pub mod activity;
+#[cfg(test)]
+mod density_tests;
 mod manager;
+pub mod pool;
 
 pub use activity::{Activity, ActivityGuard};
 pub use manager::InstanceManager;

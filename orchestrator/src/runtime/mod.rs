@@ -105,6 +105,38 @@ pub trait Runtime: Send + Sync + 'static {
         None
     }
 
+    /// Whether this runtime keeps a warm pool: sandboxes started before any instance needs
+    /// them, whose gateways have booted and warmed up ([`Runtime::start_pooled`]).
+    fn has_pool(&self) -> bool {
+        false
+    }
+
+    /// Start a sandbox that serves no instance yet, on scratch storage of its own; returns
+    /// once its agent answers (its gateway then boots in the background).
+    async fn start_pooled(&self, _sandbox_id: &str) -> Result<AgentEndpoint, RuntimeError> {
+        Err(RuntimeError::StartFailed(
+            "this runtime has no warm pool".into(),
+        ))
+    }
+
+    /// Hand a pooled sandbox to an instance without restarting anything in it: the
+    /// instance's workspace and home appear in it and its model calls become the instance's.
+    /// On error the caller stops the sandbox (nothing of the instance is lost either way).
+    async fn claim(
+        &self,
+        _sandbox_id: &str,
+        _instance_id: Uuid,
+    ) -> Result<AgentEndpoint, RuntimeError> {
+        Err(RuntimeError::StartFailed(
+            "this runtime has no warm pool".into(),
+        ))
+    }
+
+    /// Pooled sandboxes still running unclaimed, e.g. from an earlier orchestrator process.
+    async fn list_pooled(&self) -> Vec<(String, AgentEndpoint)> {
+        Vec::new()
+    }
+
     /// Called once when the orchestrator shuts down.
     async fn shutdown(&self);
 }
@@ -116,15 +148,26 @@ pub type ModelBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io:
 pub type ModelAnswer =
     Pin<Box<dyn std::future::Future<Output = hyper::Response<ModelBody>> + Send>>;
 
+/// Whom a sandbox's model calls are made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelCaller {
+    /// The instance the sandbox serves: its provider answers, its usage is counted.
+    Instance(Uuid),
+    /// A warm-pool sandbox that serves nobody yet. Its only model call is the gateway's
+    /// warm-up turn, which the orchestrator answers itself: no provider is called, nothing is
+    /// billed, and no tenant's settings are involved.
+    Pool,
+}
+
 /// Serves sandboxes' model calls (see `chat::model_proxy`). The local runtime hands it a
 /// listener that only one sandbox can reach, so the listener itself identifies the instance;
 /// the Kubernetes runtime authenticates each call by the sandbox's model token and passes the
 /// instance it names.
 pub trait ModelService: Send + Sync + 'static {
-    /// Serve calls arriving on `listener` for `instance_id` until aborted.
+    /// Serve calls arriving on `listener` for `caller` until aborted.
     fn serve(
         self: Arc<Self>,
-        instance_id: Uuid,
+        caller: ModelCaller,
         listener: tokio::net::UnixListener,
     ) -> tokio::task::AbortHandle;
 

@@ -50,6 +50,7 @@ impl Store {
             last_activity_at: Set(now),
             message_count: Set(0),
             rev: Set(0),
+            gateway_store_id: Set(None),
         }
         .insert(&self.db)
         .await
@@ -171,6 +172,44 @@ impl Store {
             rows.reverse();
         }
         Ok((rows, more))
+    }
+
+    /// The latest `limit` completed user and assistant messages before message `before_seq`,
+    /// oldest first: the conversation a gateway that has not seen it must be given again.
+    pub async fn history_before(
+        &self,
+        session: &chat_session::Model,
+        before_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<chat_message::Model>, DbErr> {
+        let mut rows = chat_message::Entity::find()
+            .filter(chat_message::Column::SessionId.eq(session.id))
+            .filter(chat_message::Column::Seq.lt(before_seq))
+            .filter(chat_message::Column::Status.eq("complete"))
+            .filter(chat_message::Column::Role.is_in(["user", "assistant"]))
+            .order_by_desc(chat_message::Column::Seq)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Record that the gateway store `store_id` has seen the session's whole history.
+    pub async fn set_gateway_store(
+        &self,
+        session: &chat_session::Model,
+        store_id: &str,
+    ) -> Result<(), DbErr> {
+        chat_session::Entity::update_many()
+            .col_expr(
+                chat_session::Column::GatewayStoreId,
+                sea_orm::sea_query::Expr::value(store_id),
+            )
+            .filter(chat_session::Column::Id.eq(session.id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Messages of this session whose latest change is newer than `rev`, in change order.

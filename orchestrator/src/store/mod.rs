@@ -13,7 +13,7 @@ use migrations::sea_orm_migration::MigratorTrait;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -209,6 +209,7 @@ impl Store {
         owner: &Owner,
         new: NewInstance,
         status: &str,
+        reason: Option<&str>,
         sandbox_id: &str,
     ) -> Result<instance::Model, DbErr> {
         let now = Utc::now();
@@ -218,7 +219,7 @@ impl Store {
             account_id: Set(owner.0),
             name: Set(new.name),
             status: Set(status.to_owned()),
-            status_reason: Set(None),
+            status_reason: Set(reason.map(str::to_owned)),
             desired_state: Set("running".into()),
             sandbox_id: Set(Some(sandbox_id.to_owned())),
             created_at: Set(now),
@@ -239,7 +240,7 @@ impl Store {
             instance_id: Set(model.id),
             from_status: Set(None),
             to_status: Set(status.to_owned()),
-            reason: Set(None),
+            reason: Set(reason.map(str::to_owned)),
             at: Set(now),
             ..Default::default()
         }
@@ -249,12 +250,35 @@ impl Store {
         Ok(model)
     }
 
-    pub async fn list_instances(&self, owner: &Owner) -> Result<Vec<instance::Model>, DbErr> {
-        instance::Entity::find()
-            .filter(instance::Column::AccountId.eq(owner.0))
-            .order_by_asc(instance::Column::CreatedAt)
+    /// One page of the owner's instances, oldest first (by creation, then id): at most
+    /// `limit`, after the instance `after` (which must be the owner's; `Ok(None)` if not).
+    pub async fn list_instances_page(
+        &self,
+        owner: &Owner,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Option<Vec<instance::Model>>, DbErr> {
+        let mut q = instance::Entity::find().filter(instance::Column::AccountId.eq(owner.0));
+        if let Some(after) = after {
+            let Some(cursor) = self.get_instance(owner, after).await? else {
+                return Ok(None);
+            };
+            q = q.filter(
+                sea_orm::Condition::any()
+                    .add(instance::Column::CreatedAt.gt(cursor.created_at))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(instance::Column::CreatedAt.eq(cursor.created_at))
+                            .add(instance::Column::Id.gt(cursor.id)),
+                    ),
+            );
+        }
+        q.order_by_asc(instance::Column::CreatedAt)
+            .order_by_asc(instance::Column::Id)
+            .limit(limit)
             .all(&self.db)
             .await
+            .map(Some)
     }
 
     pub async fn get_instance(

@@ -416,6 +416,8 @@ async fn chat_with_the_real_openclaw_gateway() {
         body.contains("\"state\":\"waking\""),
         "no waking status: {body}"
     );
+    // No warm pool here: the stream says the wake is a cold start.
+    assert!(body.contains("cold start"), "{body}");
     assert!(body.contains("You said: after the nap"), "{body}");
     let woke = model.requests()[before..].last().unwrap().to_string();
     assert!(

@@ -37,6 +37,8 @@ pub fn test_settings() -> (Settings, tempfile::TempDir) {
     s.local.keep_sandboxes_on_shutdown = false;
     // No OpenClaw gateway unless a test asks for one: each needs ~1 GB and ~20 s to boot.
     s.local.openclaw_dir = None;
+    // No warm pool unless a test asks for one (its sandboxes run gateways too).
+    s.pool.size = 0;
     (s, data)
 }
 

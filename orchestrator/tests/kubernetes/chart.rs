@@ -87,7 +87,11 @@ fn the_chart_lints_and_renders_valid_manifests() {
 struct NoModel;
 
 impl ModelService for NoModel {
-    fn serve(self: Arc<Self>, _: Uuid, _: tokio::net::UnixListener) -> tokio::task::AbortHandle {
+    fn serve(
+        self: Arc<Self>,
+        _: orchestrator::runtime::ModelCaller,
+        _: tokio::net::UnixListener,
+    ) -> tokio::task::AbortHandle {
         tokio::spawn(async {}).abort_handle()
     }
 

@@ -22,7 +22,11 @@ use crate::helpers::ADMIN_KEY;
 struct NoModel;
 
 impl ModelService for NoModel {
-    fn serve(self: Arc<Self>, _: Uuid, _: tokio::net::UnixListener) -> tokio::task::AbortHandle {
+    fn serve(
+        self: Arc<Self>,
+        _: orchestrator::runtime::ModelCaller,
+        _: tokio::net::UnixListener,
+    ) -> tokio::task::AbortHandle {
         tokio::spawn(async {}).abort_handle()
     }
 

@@ -21,7 +21,15 @@ async fn lifecycle_and_persistence() {
     s.sh(k, &id, "echo state > /state/keep.state").await;
     // A long-running command, to prove stopping takes the whole sandbox down.
     s.sh(k, &id, "nohup sleep 1000 >/dev/null 2>&1 &").await;
-    let procs1 = s.sandbox_procs(Some(&id));
+    // (`nohup` execs `sleep` a moment later on a busy machine.)
+    let mut procs1 = s.sandbox_procs(Some(&id));
+    for _ in 0..50 {
+        if procs1.iter().any(|p| p.comm == "sleep") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        procs1 = s.sandbox_procs(Some(&id));
+    }
     let agents1 = s.agent_procs(&id);
     assert_eq!(agents1.len(), 1, "one agent per instance: {procs1:?}");
     assert!(

@@ -107,3 +107,89 @@ async fn sleeps_when_idle_and_wakes_on_any_call() {
         leaked.processes
     );
 }
+
+/// (o) Twenty sleep/wake cycles, each woken by another kind of call: the workspace gains one
+/// line per cycle and loses nothing, and the chat history is the same at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_sleep_wake_cycles_lose_nothing() {
+    let s = Server::start_with(&[("OCAAS_LIMITS__IDLE_TIMEOUT_S", "1")]).await;
+    let k = s.key.as_str();
+    let id = s.create_instance(k).await;
+    s.wait_ready(k, &id).await;
+    // A chat turn (no gateway in this test: it is answered 503 and persisted as failed), so
+    // the session has history to keep.
+    // (The harness treats any 5xx as a failure, so this one goes around it.)
+    let turn = reqwest::Client::new()
+        .post(format!("{}{}", s.base, inst(&id, "/chat")))
+        .bearer_auth(k)
+        .json(&json!({"message": "remember me across naps"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(turn.status(), 503);
+    let body: serde_json::Value = turn.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAVAILABLE");
+    let sessions = s.get(k, &inst(&id, "/chat/sessions")).await;
+    let sid = sessions.expect(200)[0]["id"].as_str().unwrap().to_owned();
+    let history_path = inst(&id, &format!("/chat/messages?session_id={sid}&limit=500"));
+    let before = s.get(k, &history_path).await.expect(200)["messages"].clone();
+    assert_eq!(before.as_array().unwrap().len(), 2, "{before}");
+
+    let mut expected = String::new();
+    for cycle in 0..20 {
+        wait_asleep(&s, k, &id).await;
+        let line = format!("cycle {cycle}\n");
+        match cycle % 3 {
+            // Exec wakes it.
+            0 => {
+                s.sh(
+                    k,
+                    &id,
+                    &format!("printf 'cycle {cycle}\\n' >> /workspace/log.txt"),
+                )
+                .await;
+            }
+            // A file write wakes it (read-modify-write through the files API).
+            1 => {
+                let current =
+                    s.read_file(k, &id, "/workspace/log.txt").await.expect(200)["content"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                s.write_file(k, &id, "/workspace/log.txt", &format!("{current}{line}"))
+                    .await
+                    .expect(200);
+            }
+            // A terminal wakes it.
+            _ => {
+                let url = format!("{}{}", s.base, inst(&id, "/terminal/ws"));
+                let mut t = Term::open(&url, Some(k)).await;
+                t.send(&format!(
+                    "printf 'cycle {cycle}\\n' >> /workspace/log.txt; echo done-$((7*{cycle}))\n"
+                ))
+                .await;
+                t.expect(&format!("done-{}", 7 * cycle)).await;
+                t.close().await;
+            }
+        }
+        expected.push_str(&line);
+    }
+    assert_eq!(s.sh(k, &id, "cat /workspace/log.txt").await, expected);
+    let after = s.get(k, &history_path).await.expect(200)["messages"].clone();
+    assert_eq!(after, before);
+    let status = s.status(k, &id).await;
+    let wakes = status["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["to"] == "waking")
+        .count();
+    assert!(wakes >= 20, "{wakes} wakes: {status}");
+
+    let leaked = s.shutdown();
+    assert!(
+        leaked.processes.is_empty(),
+        "left behind: {:?}",
+        leaked.processes
+    );
+}

@@ -10,7 +10,9 @@ export function actionsFor(status) {
   switch (status) {
     case 'ready': return ['shutdown', 'reboot'];
     case 'stopped': case 'failed': return ['start'];
-    case 'provisioning': case 'starting': case 'rebooting': return ['shutdown'];
+    // Asleep: any use wakes it; Start wakes it now, Shut down makes it a real stop.
+    case 'sleeping': return ['start', 'shutdown'];
+    case 'provisioning': case 'starting': case 'rebooting': case 'waking': return ['shutdown'];
     default: return [];
   }
 }

@@ -205,7 +205,7 @@ export function fmtAgo(iso) {
 
 const STATUS_KIND = {
   ready: 'ok', provisioning: 'busy', starting: 'busy', rebooting: 'busy', stopping: 'busy',
-  deleting: 'busy', stopped: 'off', failed: 'bad', sleeping: 'off',
+  deleting: 'busy', stopped: 'off', failed: 'bad', sleeping: 'off', waking: 'busy',
 };
 
 /** A coloured status pill; transitional states pulse. */

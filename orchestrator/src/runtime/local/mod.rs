@@ -2,6 +2,8 @@
 //!
 //! Layout under the data directory:
 //! - `instances/<instance id>/{workspace,state}` — the instance's storage, kept across stops.
+//! - `pool/<sandbox id>/{workspace,state}` — scratch storage of a warm-pool sandbox that
+//!   serves no instance yet; a claim makes it the instance's storage (see [`pool`]).
 //! - `sandboxes/<sandbox id>/` — one running sandbox: `meta.json` (pid, start time, token;
 //!   root-only), `agent.log`, generated `etc/`, and `sock/` (the agent's socket) which is the
 //!   only run directory bound into the sandbox.
@@ -13,6 +15,7 @@
 
 mod bwrap;
 mod cgroup;
+mod pool;
 mod procfs;
 
 use std::collections::HashMap;
@@ -27,7 +30,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
-    AgentAddr, AgentEndpoint, ModelService, RunningSandbox, Runtime, RuntimeError, SandboxSpec,
+    AgentAddr, AgentEndpoint, ModelCaller, ModelService, RunningSandbox, Runtime, RuntimeError,
+    SandboxSpec,
 };
 use crate::settings::{LocalSettings, Secret};
 use crate::{agent_client, sys};
@@ -36,7 +40,8 @@ use crate::{agent_client, sys};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Meta {
     sandbox_id: String,
-    instance_id: Uuid,
+    /// `None` while a warm-pool sandbox serves nobody.
+    instance_id: Option<Uuid>,
     pid: i32,
     started: u64,
     token: String,
@@ -100,11 +105,12 @@ impl LocalRuntime {
                 }
             }
         }
-        for sub in ["instances", "sandboxes", "bin"] {
+        for sub in ["instances", "sandboxes", "bin", "pool"] {
             let p = data_dir.join(sub);
             std::fs::create_dir_all(&p)?;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o711))?;
         }
+        pool::recover(&data_dir)?;
         let agent_bin = install_agent_binary(settings, &data_dir)?;
         let cgroups = cgroup::Layout::detect();
         match &settings.openclaw_dir {
@@ -135,7 +141,7 @@ impl LocalRuntime {
 
     /// (Re)bind the sandbox's model socket and serve it. Only the sandbox uid (and root) can
     /// reach the socket's directory.
-    fn serve_model_socket(&self, sandbox_id: &str, instance_id: Uuid) -> std::io::Result<()> {
+    fn serve_model_socket(&self, sandbox_id: &str, caller: ModelCaller) -> std::io::Result<()> {
         let path = self.run_dir(sandbox_id).join("sock/model.sock");
         let _ = std::fs::remove_file(&path);
         let std_listener = std::os::unix::net::UnixListener::bind(&path)?;
@@ -143,7 +149,7 @@ impl LocalRuntime {
         self.own(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         let listener = tokio::net::UnixListener::from_std(std_listener)?;
-        let handle = self.model.clone().serve(instance_id, listener);
+        let handle = self.model.clone().serve(caller, listener);
         if let Some(old) = self
             .model_servers
             .lock()
@@ -164,6 +170,21 @@ impl LocalRuntime {
         self.data_dir
             .join("instances")
             .join(instance_id.to_string())
+    }
+
+    fn pool_dir(&self, sandbox_id: &str) -> PathBuf {
+        self.data_dir.join("pool").join(sandbox_id)
+    }
+
+    /// Create `workspace`, `state` and `state/home` under `base` for the sandbox uid.
+    fn create_storage(&self, base: &Path) -> std::io::Result<()> {
+        for sub in ["workspace", "state", "state/home"] {
+            let p = base.join(sub);
+            std::fs::create_dir_all(&p)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+            self.own(&p)?;
+        }
+        std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o711))
     }
 
     fn run_dir(&self, sandbox_id: &str) -> PathBuf {
@@ -189,10 +210,17 @@ impl LocalRuntime {
         Ok(())
     }
 
-    fn spawn(&self, spec: &SandboxSpec, token: &str) -> Result<Meta, RuntimeError> {
+    /// Launch a sandbox on `storage`, for `instance` (`None`: a warm-pool sandbox).
+    fn spawn(
+        &self,
+        sandbox_id: &str,
+        instance: Option<Uuid>,
+        storage: &Path,
+        desktop: bool,
+        token: &str,
+    ) -> Result<Meta, RuntimeError> {
         let io = |e: std::io::Error| RuntimeError::Io(e.to_string());
-        let storage = self.storage_dir(spec.instance_id);
-        let run = self.run_dir(&spec.sandbox_id);
+        let run = self.run_dir(sandbox_id);
         let sock = run.join("sock");
         let etc = run.join("etc");
         std::fs::create_dir_all(&sock).map_err(io)?;
@@ -205,8 +233,8 @@ impl LocalRuntime {
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
             .map_err(io)?;
         self.own(&token_file).map_err(io)?;
-        self.serve_model_socket(&spec.sandbox_id, spec.instance_id)
-            .map_err(io)?;
+        let caller = instance.map_or(ModelCaller::Pool, ModelCaller::Instance);
+        self.serve_model_socket(sandbox_id, caller).map_err(io)?;
         let (uid, gid) = self.run_as.unwrap_or((sys::getuid(), sys::getuid()));
         let (passwd, group) = bwrap::passwd_and_group(uid, gid);
         std::fs::write(etc.join("passwd"), passwd).map_err(io)?;
@@ -265,7 +293,7 @@ impl LocalRuntime {
                 .current_dir("/")
                 .stdin(stdin);
         }
-        if spec.desktop {
+        if desktop {
             cmd.arg("--desktop");
         }
         cmd.stdout(log.try_clone().map_err(io)?)
@@ -281,7 +309,7 @@ impl LocalRuntime {
             pids: self.settings.pids_limit,
             cpu_millis: self.settings.cpu_millis,
         };
-        let cg_name = format!("ocaas-{}", spec.sandbox_id);
+        let cg_name = format!("ocaas-{sandbox_id}");
         let cg_dirs = self.cgroups.create(&cg_name, limits).map_err(io)?;
         let procs = cg_dirs
             .iter()
@@ -313,23 +341,83 @@ impl LocalRuntime {
         self.exits
             .lock()
             .expect("exits lock")
-            .insert(spec.sandbox_id.clone(), rx);
+            .insert(sandbox_id.to_owned(), rx);
         let meta = Meta {
-            sandbox_id: spec.sandbox_id.clone(),
-            instance_id: spec.instance_id,
+            sandbox_id: sandbox_id.to_owned(),
+            instance_id: instance,
             pid,
             started,
             token: token.to_owned(),
             sandboxed: !self.settings.insecure_no_sandbox,
         };
-        let meta_path = run.join("meta.json");
-        std::fs::write(
-            &meta_path,
-            serde_json::to_vec(&meta).expect("meta serializes"),
-        )
-        .map_err(io)?;
-        std::fs::set_permissions(&meta_path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        self.write_meta(&meta).map_err(io)?;
         Ok(meta)
+    }
+
+    /// `meta.json`, root-only, replaced atomically.
+    fn write_meta(&self, meta: &Meta) -> std::io::Result<()> {
+        let run = self.run_dir(&meta.sandbox_id);
+        let tmp = run.join("meta.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(meta).expect("meta serializes"))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, run.join("meta.json"))
+    }
+
+    /// Wait for a just-spawned sandbox's agent to answer; on failure stop it and say why.
+    async fn wait_started(&self, meta: &Meta) -> Result<AgentEndpoint, RuntimeError> {
+        let endpoint = self.endpoint(meta);
+        let deadline = Instant::now() + Duration::from_secs(self.settings.start_timeout_s);
+        loop {
+            if agent_client::healthy(&endpoint, Duration::from_secs(2)).await {
+                return Ok(endpoint);
+            }
+            let exited = self.exited_reason(&meta.sandbox_id);
+            if exited.is_some() || Instant::now() >= deadline {
+                tracing::error!(
+                    sandbox_id = %meta.sandbox_id,
+                    log = %self.log_tail(&meta.sandbox_id),
+                    "sandbox failed to start"
+                );
+                let _ = self.stop(&meta.sandbox_id).await;
+                return Err(RuntimeError::StartFailed(exited.unwrap_or_else(|| {
+                    format!(
+                        "the sandbox agent did not answer within {} s",
+                        self.settings.start_timeout_s
+                    )
+                })));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Every sandbox still running (serving its model socket again if this process has not
+    /// yet); the run state of dead or half-created ones is cleaned up.
+    async fn running_metas(&self) -> Result<Vec<Meta>, RuntimeError> {
+        let dir = std::fs::read_dir(self.data_dir.join("sandboxes"))
+            .map_err(|e| RuntimeError::Io(e.to_string()))?;
+        let mut out = Vec::new();
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match self.read_meta(&name) {
+                Some(meta) if self.alive(&meta) => {
+                    let serving = self
+                        .model_servers
+                        .lock()
+                        .expect("model servers")
+                        .contains_key(&meta.sandbox_id);
+                    let caller = meta
+                        .instance_id
+                        .map_or(ModelCaller::Pool, ModelCaller::Instance);
+                    if !serving && let Err(e) = self.serve_model_socket(&meta.sandbox_id, caller) {
+                        tracing::warn!(sandbox_id = %meta.sandbox_id, error = %e, "could not serve model socket");
+                    }
+                    out.push(meta);
+                }
+                // Dead or half-created: nothing runs there any more.
+                _ => self.cleanup(&name).await,
+            }
+        }
+        Ok(out)
     }
 
     fn alive(&self, meta: &Meta) -> bool {
@@ -376,6 +464,12 @@ impl LocalRuntime {
         }
         let _ = std::fs::remove_dir_all(self.run_dir(sandbox_id));
         self.exits.lock().expect("exits lock").remove(sandbox_id);
+        // A warm-pool sandbox's scratch storage (or, if a hand-over was cut short, the rest
+        // of that hand-over, so no instance file is lost).
+        if let Err(e) = pool::discard(&self.pool_dir(sandbox_id), &self.data_dir.join("instances"))
+        {
+            tracing::error!(sandbox_id, error = %e, "could not clean up a pooled sandbox's storage");
+        }
     }
 }
 
@@ -442,16 +536,8 @@ impl Runtime for LocalRuntime {
     }
 
     async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
-        let io = |e: std::io::Error| RuntimeError::Io(e.to_string());
-        let base = self.storage_dir(instance_id);
-        for sub in ["workspace", "state", "state/home"] {
-            let p = base.join(sub);
-            std::fs::create_dir_all(&p).map_err(io)?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-            self.own(&p).map_err(io)?;
-        }
-        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711)).map_err(io)?;
-        Ok(())
+        self.create_storage(&self.storage_dir(instance_id))
+            .map_err(|e| RuntimeError::Io(e.to_string()))
     }
 
     async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
@@ -464,31 +550,67 @@ impl Runtime for LocalRuntime {
 
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
         self.ensure_storage(spec.instance_id).await?;
-        let token = new_token();
-        let meta = self.spawn(spec, &token)?;
-        let endpoint = self.endpoint(&meta);
-        let deadline = Instant::now() + Duration::from_secs(self.settings.start_timeout_s);
-        loop {
-            if agent_client::healthy(&endpoint, Duration::from_secs(2)).await {
-                return Ok(endpoint);
-            }
-            let exited = self.exited_reason(&spec.sandbox_id);
-            if exited.is_some() || Instant::now() >= deadline {
-                tracing::error!(
-                    sandbox_id = %spec.sandbox_id,
-                    log = %self.log_tail(&spec.sandbox_id),
-                    "sandbox failed to start"
-                );
-                let _ = self.stop(&spec.sandbox_id).await;
-                return Err(RuntimeError::StartFailed(exited.unwrap_or_else(|| {
-                    format!(
-                        "the sandbox agent did not answer within {} s",
-                        self.settings.start_timeout_s
-                    )
-                })));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        let storage = self.storage_dir(spec.instance_id);
+        let meta = self.spawn(
+            &spec.sandbox_id,
+            Some(spec.instance_id),
+            &storage,
+            spec.desktop,
+            &new_token(),
+        )?;
+        self.wait_started(&meta).await
+    }
+
+    fn has_pool(&self) -> bool {
+        // A pooled sandbox is worth keeping only for its booted, warmed gateway.
+        self.settings.openclaw_dir.is_some()
+    }
+
+    async fn start_pooled(&self, sandbox_id: &str) -> Result<AgentEndpoint, RuntimeError> {
+        let storage = self.pool_dir(sandbox_id);
+        self.create_storage(&storage)
+            .map_err(|e| RuntimeError::Io(e.to_string()))?;
+        let meta = self.spawn(sandbox_id, None, &storage, false, &new_token())?;
+        self.wait_started(&meta).await
+    }
+
+    async fn claim(
+        &self,
+        sandbox_id: &str,
+        instance_id: Uuid,
+    ) -> Result<AgentEndpoint, RuntimeError> {
+        let io = |e: std::io::Error| RuntimeError::Io(e.to_string());
+        let mut meta = self
+            .read_meta(sandbox_id)
+            .filter(|m| m.instance_id.is_none() && self.alive(m))
+            .ok_or_else(|| RuntimeError::StartFailed("the pooled sandbox is gone".into()))?;
+        self.ensure_storage(instance_id).await?;
+        pool::hand_over(
+            &self.pool_dir(sandbox_id),
+            &self.storage_dir(instance_id),
+            instance_id,
+        )
+        .map_err(io)?;
+        meta.instance_id = Some(instance_id);
+        self.write_meta(&meta).map_err(io)?;
+        self.serve_model_socket(sandbox_id, ModelCaller::Instance(instance_id))
+            .map_err(io)?;
+        if !self.alive(&meta) {
+            return Err(RuntimeError::StartFailed(
+                "the pooled sandbox exited while it was handed over".into(),
+            ));
         }
+        Ok(self.endpoint(&meta))
+    }
+
+    async fn list_pooled(&self) -> Vec<(String, AgentEndpoint)> {
+        self.running_metas()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.instance_id.is_none())
+            .map(|m| (m.sandbox_id.clone(), self.endpoint(&m)))
+            .collect()
     }
 
     async fn stop(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
@@ -529,34 +651,18 @@ impl Runtime for LocalRuntime {
     }
 
     async fn list(&self) -> Result<Vec<RunningSandbox>, RuntimeError> {
-        let dir = std::fs::read_dir(self.data_dir.join("sandboxes"))
-            .map_err(|e| RuntimeError::Io(e.to_string()))?;
-        let mut out = Vec::new();
-        for entry in dir.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            match self.read_meta(&name) {
-                Some(meta) if self.alive(&meta) => {
-                    let serving = self
-                        .model_servers
-                        .lock()
-                        .expect("model servers")
-                        .contains_key(&meta.sandbox_id);
-                    if !serving
-                        && let Err(e) = self.serve_model_socket(&meta.sandbox_id, meta.instance_id)
-                    {
-                        tracing::warn!(sandbox_id = %meta.sandbox_id, error = %e, "could not serve model socket");
-                    }
-                    out.push(RunningSandbox {
-                        sandbox_id: meta.sandbox_id.clone(),
-                        instance_id: meta.instance_id,
-                        endpoint: self.endpoint(&meta),
-                    })
-                }
-                // Dead or half-created: nothing runs there any more.
-                _ => self.cleanup(&name).await,
-            }
-        }
-        Ok(out)
+        Ok(self
+            .running_metas()
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                Some(RunningSandbox {
+                    instance_id: m.instance_id?,
+                    endpoint: self.endpoint(&m),
+                    sandbox_id: m.sandbox_id,
+                })
+            })
+            .collect())
     }
 
     async fn wait_exit(&self, sandbox_id: &str) -> String {
@@ -584,7 +690,7 @@ impl Runtime for LocalRuntime {
 
     async fn shutdown(&self) {
         if self.settings.keep_sandboxes_on_shutdown {
-            let n = self.list().await.map(|l| l.len()).unwrap_or(0);
+            let n = self.running_metas().await.map(|l| l.len()).unwrap_or(0);
             if n > 0 {
                 tracing::info!(
                     running = n,
@@ -593,9 +699,9 @@ impl Runtime for LocalRuntime {
             }
             return;
         }
-        if let Ok(list) = self.list().await {
-            for s in list {
-                let _ = self.stop(&s.sandbox_id).await;
+        if let Ok(list) = self.running_metas().await {
+            for m in list {
+                let _ = self.stop(&m.sandbox_id).await;
             }
         }
     }

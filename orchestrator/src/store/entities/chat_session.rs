@@ -13,6 +13,9 @@ pub struct Model {
     pub message_count: i32,
     /// Last change number handed out in this session (see `chat_message::Model::rev`).
     pub rev: i64,
+    /// The gateway session store (`GatewayStatus::store_id`) that has seen this session's
+    /// whole history; a turn on another store replays the history first.
+    pub gateway_store_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

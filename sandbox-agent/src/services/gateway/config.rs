@@ -77,6 +77,24 @@ impl StateLayout {
         }
     }
 
+    /// The id of this state directory's session store (`<state>/openclaw/ocaas-store-id`),
+    /// created on first use: a new directory gets a new id, a reused one keeps its id.
+    pub fn store_id(&self) -> io::Result<String> {
+        let path = self.openclaw_dir.join("ocaas-store-id");
+        match fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let bytes: [u8; 16] = rand::random();
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, &id)?;
+        fs::rename(&tmp, &path)?;
+        Ok(id)
+    }
+
     /// Create the directories (mode 0700; existing ones are left as they are).
     pub fn create_dirs(&self) -> io::Result<()> {
         for dir in [&self.openclaw_dir, &self.home] {
@@ -241,5 +259,21 @@ mod tests {
         assert_eq!(a.expose().len(), 64);
         assert!(a.expose().bytes().all(|c| c.is_ascii_hexdigit()));
         assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn a_state_directory_keeps_its_store_id_and_a_new_one_gets_another() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (la, lb) = (StateLayout::new(a.path()), StateLayout::new(b.path()));
+        la.create_dirs().unwrap();
+        lb.create_dirs().unwrap();
+        let first = la.store_id().unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(la.store_id().unwrap(), first, "same directory, same store");
+        assert_ne!(
+            lb.store_id().unwrap(),
+            first,
+            "a fresh directory is a new store"
+        );
     }
 }

@@ -121,6 +121,14 @@ impl Gateway {
         })
     }
 
+    /// Name the session store this gateway uses (see [`GatewayStatus::store_id`]).
+    pub fn with_store_id(self, store_id: String) -> Self {
+        self.shared
+            .status
+            .send_modify(|s| s.store_id = Some(store_id));
+        self
+    }
+
     /// The current state.
     pub fn state(&self) -> GatewayState {
         self.shared.status.borrow().state
@@ -197,6 +205,7 @@ fn status(state: GatewayState, reason: Option<String>) -> GatewayStatus {
         restarts: 0,
         boot_ms: None,
         rss_bytes: None,
+        store_id: None,
     }
 }
 
@@ -258,6 +267,7 @@ pub fn launch(
     )?;
     let layout = StateLayout::new(&settings.state_dir);
     layout.create_dirs()?;
+    let store_id = layout.store_id()?;
     let token = GatewayToken::generate();
     OpenClawConfig {
         gateway_port: settings.gateway_port,
@@ -278,6 +288,6 @@ pub fn launch(
         state_dir = %settings.state_dir.display(),
         "starting the OpenClaw gateway"
     );
-    let gateway = Gateway::spawn(cmd, options, upstream)?;
+    let gateway = Gateway::spawn(cmd, options, upstream)?.with_store_id(store_id);
     Ok(LaunchedGateway { gateway, forwarder })
 }
