@@ -269,14 +269,15 @@ async fn create_session(
     Ok(HttpResponse::Created().json(SessionView::from(s)))
 }
 
-/// Validate a chat request and find (or create) its session. A stopped instance is `409`
-/// before anything is stored.
-async fn prepare_turn(
+/// Validate a chat request, find (or create) its session, and start the turn; returns the
+/// session's id and the turn's progress. A stopped instance is `409` before anything is
+/// stored; a sleeping one is woken (the turn says how).
+async fn begin_turn(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
     body: &[u8],
-) -> ApiResult<PreparedTurn> {
+) -> ApiResult<(Uuid, tokio::sync::mpsc::Receiver<TurnEvent>)> {
     let id = owned_instance(state, caller, raw_id).await?;
     let req: ChatRequest =
         serde_json::from_slice(body).map_err(|e| sandbox_agent::http::serde_json_error(&e))?;
@@ -297,21 +298,11 @@ async fn prepare_turn(
                 .await?
         }
     };
-    Ok(PreparedTurn {
-        id,
-        session,
-        text,
-        waking,
-    })
-}
-
-/// A validated turn request.
-struct PreparedTurn {
-    id: Uuid,
-    session: chat_session::Model,
-    text: String,
-    /// The instance was asleep: how it is waking.
-    waking: Option<String>,
+    let session_id = session.id;
+    let rx = state
+        .chat
+        .start_turn(caller.owner, id, session, text, waking);
+    Ok((session_id, rx))
 }
 
 /// Chat (wait for the reply)
@@ -351,15 +342,7 @@ async fn chat(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let PreparedTurn {
-        id,
-        session,
-        text,
-        waking,
-    } = prepare_turn(&state, &caller, &path, &body).await?;
-    let mut rx = state
-        .chat
-        .start_turn(caller.owner, id, session.clone(), text, waking);
+    let (session_id, mut rx) = begin_turn(&state, &caller, &path, &body).await?;
     let mut user = None;
     let mut assistant = None;
     let mut usage = None;
@@ -374,7 +357,7 @@ async fn chat(
     }
     match (user, assistant) {
         (Some(user), Some(assistant)) => Ok(HttpResponse::Ok().json(ChatReply {
-            session_id: session.id,
+            session_id,
             user_message: user,
             assistant_message: assistant,
             usage,
@@ -446,21 +429,13 @@ async fn chat_stream(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let PreparedTurn {
-        id,
-        session,
-        text,
-        waking,
-    } = prepare_turn(&state, &caller, &path, &body).await?;
-    let rx = state
-        .chat
-        .start_turn(caller.owner, id, session.clone(), text, waking);
+    let (session_id, rx) = begin_turn(&state, &caller, &path, &body).await?;
     let head = futures_util::stream::iter([sse(
         "status",
         &json!(StreamStatus {
             state: "accepted".into(),
             detail: "turn accepted".into(),
-            session_id: Some(session.id),
+            session_id: Some(session_id),
         }),
         None,
     )]);

@@ -128,7 +128,12 @@ impl InstanceManager {
             }
             this.pool.trim(&*this.runtime).await;
             let mut failures = 0u32;
+            let mut checked = tokio::time::Instant::now();
             loop {
+                if checked.elapsed() >= Duration::from_secs(10) {
+                    this.pool.prune(&*this.runtime).await;
+                    checked = tokio::time::Instant::now();
+                }
                 if this.pool.wants_more() && this.room_for_pool().await {
                     match this.pool.warm_one(&*this.runtime, None).await {
                         Ok(()) => failures = 0,
@@ -296,23 +301,11 @@ impl InstanceManager {
             return Ok(waking_how(&m));
         }
         let launch = self.admit_launch().await?;
-        let how = launch.how().to_owned();
+        let how = launch.how();
         let reason = format!("a call arrived; {how}");
-        if let Err(e) = self
-            .set_status(
-                id,
-                Status::Waking,
-                Some(&reason),
-                Some(DESIRED_RUNNING),
-                Some(&launch.sandbox_id),
-            )
-            .await
-        {
-            self.release(launch);
-            return Err(e.into());
-        }
-        self.spawn_bring_up(id, launch);
-        Ok(how)
+        self.begin(id, Status::Waking, &reason, Some(DESIRED_RUNNING), launch)
+            .await?;
+        Ok(how.to_owned())
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
@@ -704,28 +697,39 @@ impl InstanceManager {
             self.next_launch()
         };
         self.crashes.lock().expect("crashes").remove(&id);
-        let updated = self
-            .set_status(
-                id,
-                Status::Starting,
-                Some(launch.how()),
-                Some(DESIRED_RUNNING),
-                Some(&launch.sandbox_id),
-            )
+        let how = launch.how();
+        self.begin(id, Status::Starting, how, Some(DESIRED_RUNNING), launch)
+            .await
+    }
+
+    /// Record `to` (with `reason`, and `desired` when given) naming the launch's sandbox as
+    /// current, then bring that sandbox up in the background. If nothing could be recorded, a
+    /// warm sandbox goes back to the pool.
+    async fn begin(
+        self: &Arc<Self>,
+        id: Uuid,
+        to: Status,
+        reason: &str,
+        desired: Option<&str>,
+        launch: Launch,
+    ) -> ApiResult<instance::Model> {
+        let recorded = self
+            .set_status(id, to, Some(reason), desired, Some(&launch.sandbox_id))
             .await;
-        let m = match updated {
-            Ok(Some(m)) => m,
+        match recorded {
+            Ok(Some(m)) => {
+                self.spawn_bring_up(id, launch);
+                Ok(m)
+            }
             Ok(None) => {
                 self.release(launch);
-                return Err(ApiError::not_found("instance"));
+                Err(ApiError::not_found("instance"))
             }
             Err(e) => {
                 self.release(launch);
-                return Err(e.into());
+                Err(e.into())
             }
-        };
-        self.spawn_bring_up(id, launch);
-        Ok(m)
+        }
     }
 
     /// `POST .../reboot`: replace the running sandbox with a fresh one (storage kept).
@@ -744,28 +748,8 @@ impl InstanceManager {
         self.crashes.lock().expect("crashes").remove(&id);
         self.set_accepting(id, false);
         let launch = self.next_launch();
-        let updated = self
-            .set_status(
-                id,
-                Status::Rebooting,
-                Some(launch.how()),
-                None,
-                Some(&launch.sandbox_id),
-            )
-            .await;
-        let m = match updated {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                self.release(launch);
-                return Err(ApiError::not_found("instance"));
-            }
-            Err(e) => {
-                self.release(launch);
-                return Err(e.into());
-            }
-        };
-        self.spawn_bring_up(id, launch);
-        Ok(m)
+        let how = launch.how();
+        self.begin(id, Status::Rebooting, how, None, launch).await
     }
 
     /// `DELETE /api/instances/{id}`: stop the sandbox and delete the storage and the record.

@@ -141,6 +141,27 @@ impl WarmPool {
         outcome
     }
 
+    /// Drop pooled sandboxes whose agent no longer answers (and stop what is left of them),
+    /// so that the pool refills instead of handing out a dead sandbox.
+    pub async fn prune(&self, runtime: &dyn Runtime) {
+        let ready: Vec<Warm> = self.ready.lock().expect("pool").clone();
+        for w in ready {
+            if agent_client::healthy(&w.endpoint, Duration::from_secs(2)).await {
+                continue;
+            }
+            let removed = {
+                let mut ready = self.ready.lock().expect("pool");
+                let before = ready.len();
+                ready.retain(|r| r.sandbox_id != w.sandbox_id);
+                ready.len() != before
+            };
+            if removed {
+                tracing::warn!(sandbox_id = %w.sandbox_id, "a pooled sandbox died; replacing it");
+                let _ = runtime.stop(&w.sandbox_id).await;
+            }
+        }
+    }
+
     /// Stop every pooled sandbox beyond the target (e.g. adopted after a restart with a
     /// smaller `pool.size`).
     pub async fn trim(&self, runtime: &dyn Runtime) {
