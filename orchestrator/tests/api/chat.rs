@@ -255,7 +255,14 @@ async fn chat_with_the_real_openclaw_gateway() {
     let (s, _) = chat(&app, &id, &sid, "live one").await;
     assert_eq!(s, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains("You said: live one") || !seen.contains("\"complete\"") {
+    // Read until the reply's final (complete) change arrived: earlier changes of the same
+    // message (streaming) carry smaller ids, and a resume after the last one must not repeat it.
+    let reply_complete = |text: &str| {
+        sse_events(text).iter().any(|(_, v, _)| {
+            v["content"] == "You said: live one" && v["status"] == "complete"
+        })
+    };
+    while !reply_complete(&seen) {
         assert!(Instant::now() < deadline, "events so far: {seen}");
         if let Ok(Some(Ok(chunk))) =
             tokio::time::timeout(Duration::from_secs(5), stream.next()).await
