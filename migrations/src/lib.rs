@@ -10,6 +10,7 @@ mod m20261123_000002_instances;
 mod m20261123_000003_chat;
 mod m20261123_000004_desktop;
 mod m20261123_000005_idle_timeout;
+mod m20261205_000101_access;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_chat::Migration),
             Box::new(m20261123_000004_desktop::Migration),
             Box::new(m20261123_000005_idle_timeout::Migration),
+            Box::new(m20261205_000101_access::Migration),
         ]
     }
 }

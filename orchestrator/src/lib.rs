@@ -4,6 +4,8 @@
 pub mod agent_client;
 pub mod api;
 pub mod auth;
+pub mod billing;
+pub mod cli;
 pub mod chat;
 pub mod crypto;
 pub mod error;

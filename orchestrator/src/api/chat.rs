@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::openapi::{InstancePath, errors};
 use super::{Api, optional_json, parse_id};
-use crate::auth::Caller;
+use crate::auth::{Authed, Caller, perm};
 use crate::chat::views::{MessageView, SessionView, Usage};
 use crate::chat::{TurnEvent, TurnFailure};
 use crate::error::{ApiError, ApiResult};
@@ -212,7 +212,7 @@ async fn owned_session(
 )]
 async fn list_sessions(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = owned_instance(&state, &caller, &path).await?;
@@ -246,7 +246,7 @@ async fn list_sessions(
 )]
 async fn create_session(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -330,7 +330,7 @@ async fn prepare_turn(
 )]
 async fn chat(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -420,7 +420,7 @@ fn sse_response() -> actix_web::HttpResponseBuilder {
 )]
 async fn chat_stream(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -506,7 +506,7 @@ async fn chat_stream(
 )]
 async fn messages(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     q: web::Query<MessagesQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -585,7 +585,7 @@ async fn messages(
 )]
 async fn events(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     q: web::Query<EventsQuery>,
     req: HttpRequest,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::openapi::{InstancePath, errors};
 use super::{Api, optional_json, parse_id, timestamp};
-use crate::auth::Caller;
+use crate::auth::{Authed, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::NewInstance;
@@ -260,7 +260,10 @@ fn check_provider(p: &ProviderRequest, allow_private: bool) -> ApiResult<()> {
     responses((status = 200, description = "The account's instances.", body = [InstanceView])),
 )]
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
-async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn list(
+    state: web::Data<AppState>,
+    caller: Authed<perm::InstancesRead>,
+) -> ApiResult<HttpResponse> {
     let items: Vec<InstanceView> = state
         .store
         .list_instances(&caller.owner)
@@ -297,7 +300,7 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpRespo
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let req: CreateInstanceRequest = optional_json(&body)?;
@@ -356,7 +359,7 @@ async fn create(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn get(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesRead>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -390,7 +393,7 @@ async fn get(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn patch(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -438,7 +441,7 @@ async fn patch(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn status(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesRead>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -497,7 +500,7 @@ async fn status(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn delete(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -525,7 +528,7 @@ async fn delete(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn reboot(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -553,7 +556,7 @@ async fn reboot(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn shutdown(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -583,7 +586,7 @@ async fn shutdown(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn start(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;

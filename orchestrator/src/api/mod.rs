@@ -3,15 +3,18 @@
 //! descriptions into the spec.
 
 pub mod accounts;
+pub mod billing;
 pub mod bundle;
 pub mod chat;
 pub mod console;
 pub mod files;
 pub mod instances;
+pub mod invites;
 pub mod live;
 pub mod meta;
 pub mod openapi;
 pub mod routes;
+pub mod session;
 
 use actix_web::web;
 
@@ -20,7 +23,9 @@ pub use routes::{Api, Kind, Registered};
 /// Mount every route. The one list of modules: [`configure`] and [`routes()`] both use it.
 fn mount(api: &mut Api<'_>) {
     meta::configure(api);
+    session::configure(api);
     accounts::configure(api);
+    billing::configure(api);
     instances::configure(api);
     chat::configure(api);
     files::configure(api);

@@ -256,14 +256,15 @@ impl InstanceManager {
     ) -> ApiResult<instance::Model> {
         let model = {
             let _admission = self.admission.lock().await;
-            self.policy
-                .admit(&CreateRequestContext {
-                    caller,
-                    invite_code,
-                    store: &self.store,
-                })
-                .await?;
+            let ctx = CreateRequestContext {
+                caller,
+                invite_code,
+                store: &self.store,
+            };
+            let admission = self.policy.admit(&ctx).await?;
+            // Capacity before the policy commits: a `503` never uses up an invite redemption.
             self.check_capacity().await?;
+            self.policy.commit(&ctx, admission).await?;
             let sandbox_id = new_sandbox_id();
             if new.name.is_empty() {
                 new.name = format!("instance-{}", &sandbox_id["sandy-".len()..]);
