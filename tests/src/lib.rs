@@ -435,6 +435,11 @@ impl Server {
             // No OpenClaw gateway unless a test asks for one (pass the install directory):
             // each gateway needs ~1 GB and ~15 s to boot.
             ("OCAAS_LOCAL__OPENCLAW_DIR".into(), String::new()),
+            // Scenarios make many calls with one key: no rate limits unless a test sets them.
+            ("OCAAS_RATE_LIMITS__CHAT_PER_MIN".into(), "0".into()),
+            ("OCAAS_RATE_LIMITS__READ_PER_MIN".into(), "0".into()),
+            ("OCAAS_RATE_LIMITS__WRITE_PER_MIN".into(), "0".into()),
+            ("OCAAS_RATE_LIMITS__SIGN_IN_PER_MIN".into(), "0".into()),
         ];
         all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let port = free_port();

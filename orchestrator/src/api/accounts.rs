@@ -246,8 +246,9 @@ pub struct RedeemInviteRequest {
 async fn redeem_invite(
     state: web::Data<AppState>,
     caller: Authed<perm::Account>,
-    body: web::Json<RedeemInviteRequest>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
+    let body: RedeemInviteRequest = super::required_json(&body)?;
     let code = body.code.trim();
     if code.is_empty() || code.len() > 200 {
         return Err(ApiError::validation("code must be 1 to 200 characters"));

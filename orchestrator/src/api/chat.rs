@@ -508,8 +508,9 @@ async fn messages(
     state: web::Data<AppState>,
     caller: Authed<perm::Chat>,
     path: web::Path<String>,
-    q: web::Query<MessagesQuery>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let q: MessagesQuery = super::query(&req)?;
     let id = owned_instance(&state, &caller, &path).await?;
     let session = owned_session(&state, &caller, id, q.session_id).await?;
     let limit = q.limit.unwrap_or(50);
@@ -587,9 +588,9 @@ async fn events(
     state: web::Data<AppState>,
     caller: Authed<perm::Chat>,
     path: web::Path<String>,
-    q: web::Query<EventsQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let q: EventsQuery = super::query(&req)?;
     let id = owned_instance(&state, &caller, &path).await?;
     let session = owned_session(&state, &caller, id, q.session_id).await?;
     // Subscribe before reading the backlog, so nothing falls between the two.

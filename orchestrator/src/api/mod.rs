@@ -81,6 +81,34 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     serde_json::from_slice(body).map_err(|e| sandbox_agent::http::serde_json_error(&e).into())
 }
 
+/// Parse a required JSON body, with errors in the envelope. Handlers take the body as
+/// `web::Bytes` and parse it themselves, so that a bad body never answers before the key is
+/// checked (actix resolves a handler's extractors together and returns the first error).
+pub fn required_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, crate::error::ApiError> {
+    serde_json::from_slice(body).map_err(|e| sandbox_agent::http::serde_json_error(&e).into())
+}
+
+/// Parse the query string, as `web::Query` would (`400 BAD_REQUEST`), inside the handler: for
+/// the same reason as [`required_json`].
+pub fn query<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+) -> Result<T, crate::error::ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| {
+            let reason = match &e {
+                actix_web::error::QueryPayloadError::Deserialize(d) => d.to_string(),
+                other => other.to_string(),
+            };
+            crate::error::ApiError::new(
+                crate::error::ErrorCode::BadRequest,
+                format!("invalid query string: {reason}"),
+            )
+        })
+}
+
 /// Parse an id from the path; a malformed id cannot name anything, so it is `404`.
 pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, crate::error::ApiError> {
     raw.parse()

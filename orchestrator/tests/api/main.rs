@@ -8,6 +8,7 @@ mod instances;
 mod meta;
 mod model_proxy;
 mod openapi;
+mod permissions;
 mod replicas;
 mod sandboxing;
 mod store;
