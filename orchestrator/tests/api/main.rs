@@ -1,6 +1,8 @@
 //! The orchestrator's integration tests: the real server in-process (see `helpers`).
+#![recursion_limit = "256"]
 
 mod accounts;
+mod billing;
 mod bundle;
 mod chat;
 mod helpers;
@@ -14,3 +16,4 @@ mod replicas;
 mod sessions;
 mod sandboxing;
 mod store;
+mod stripe_stand_in;
