@@ -10,6 +10,7 @@ mod instances;
 mod invites;
 mod meta;
 mod model_proxy;
+mod rate_limits;
 mod openapi;
 mod permissions;
 mod replicas;
