@@ -67,13 +67,31 @@ impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // SQLite takes one column per ALTER TABLE.
         let account_columns = [
-            ColumnDef::new(Accounts::PasswordHash).string().null().to_owned(),
+            ColumnDef::new(Accounts::PasswordHash)
+                .string()
+                .null()
+                .to_owned(),
             ColumnDef::new(Accounts::InviteId).uuid().null().to_owned(),
-            ColumnDef::new(Accounts::StripeCustomerId).string().null().to_owned(),
-            ColumnDef::new(Accounts::SubscriptionId).string().null().to_owned(),
-            ColumnDef::new(Accounts::SubscriptionStatus).string().null().to_owned(),
-            ColumnDef::new(Accounts::SubscriptionMaxInstances).integer().null().to_owned(),
-            ColumnDef::new(Accounts::SubscriptionEventAt).big_integer().null().to_owned(),
+            ColumnDef::new(Accounts::StripeCustomerId)
+                .string()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Accounts::SubscriptionId)
+                .string()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Accounts::SubscriptionStatus)
+                .string()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Accounts::SubscriptionMaxInstances)
+                .integer()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Accounts::SubscriptionEventAt)
+                .big_integer()
+                .null()
+                .to_owned(),
         ];
         for mut column in account_columns {
             m.alter_table(
@@ -130,7 +148,12 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(InviteCodes::Table)
-                .col(ColumnDef::new(InviteCodes::Id).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(InviteCodes::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(
                     ColumnDef::new(InviteCodes::CodeHash)
                         .string()
@@ -166,7 +189,12 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(StripeEvents::Table)
-                .col(ColumnDef::new(StripeEvents::Id).string().not_null().primary_key())
+                .col(
+                    ColumnDef::new(StripeEvents::Id)
+                        .string()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(StripeEvents::Kind).string().not_null())
                 .col(
                     ColumnDef::new(StripeEvents::ReceivedAt)

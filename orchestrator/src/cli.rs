@@ -93,7 +93,9 @@ pub async fn run(
             };
             let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("account").into());
             let max = max_instances.map(|m| i32::try_from(m).unwrap_or(i32::MAX));
-            let account = store.create_account(&name, Some(&email), admin, max).await?;
+            let account = store
+                .create_account(&name, Some(&email), admin, max)
+                .await?;
             let owner = Owner::from_authenticated(account.id);
             if let Some(hash) = hash {
                 store.set_password_hash(&owner, &hash).await?;
@@ -102,7 +104,11 @@ pub async fn run(
                 "account {} <{email}>{}{}",
                 account.id,
                 if admin { " (admin)" } else { "" },
-                if password_stdin { ", password set" } else { ", no password (keys only)" }
+                if password_stdin {
+                    ", password set"
+                } else {
+                    ", no password (keys only)"
+                }
             ))
         }
         AdminCommand::CreateKey {
@@ -122,7 +128,9 @@ pub async fn run(
                 permissions.map(|p| p.split(',').map(|s| s.trim().to_owned()).collect());
             let perms = requested_perms(asked.as_deref(), Perms::all()).map_err(api_err)?;
             let owner = Owner::from_authenticated(found.id);
-            let key = mint_key(&store, &owner, &name, perms).await.map_err(api_err)?;
+            let key = mint_key(&store, &owner, &name, perms)
+                .await
+                .map_err(api_err)?;
             Ok(format!(
                 "{}\n(key {} for account {}, permissions {}; shown once)",
                 key.key,
@@ -137,8 +145,9 @@ pub async fn run(
             code,
             note,
         } => {
-            let expires = expires_in_hours
-                .map(|h| Utc::now() + chrono::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 7200)));
+            let expires = expires_in_hours.map(|h| {
+                Utc::now() + chrono::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 7200))
+            });
             let created = create_invite(&store, max_redemptions, expires, code, note)
                 .await
                 .map_err(api_err)?;

@@ -53,9 +53,7 @@ pub fn subscription_entitles(status: Option<&str>) -> bool {
 /// The invite refusal as the API's `403`.
 pub fn invite_error(why: InviteRefusal) -> ApiError {
     match why {
-        InviteRefusal::Invalid => {
-            ApiError::new(ErrorCode::InviteInvalid, "no such invite code")
-        }
+        InviteRefusal::Invalid => ApiError::new(ErrorCode::InviteInvalid, "no such invite code"),
         InviteRefusal::Expired => {
             ApiError::new(ErrorCode::InviteExpired, "this invite code has expired")
         }
@@ -109,11 +107,7 @@ impl CreationPolicy for AccessPolicy {
                     // A code is checked (and later redeemed) unless the account holds it.
                     if let Some(code) = ctx.invite_code {
                         let hash = hash_key(code.trim());
-                        let invite = ctx
-                            .store
-                            .check_invite(&hash)
-                            .await?
-                            .map_err(invite_error)?;
+                        let invite = ctx.store.check_invite(&hash).await?.map_err(invite_error)?;
                         if account.invite_id != Some(invite) {
                             admission.redeem = Some(hash);
                         }
@@ -131,7 +125,9 @@ impl CreationPolicy for AccessPolicy {
                 .unwrap_or_default();
             let message = match self.gate {
                 Gate::Subscription => {
-                    format!("creating instances needs an active subscription{lapsed}; start one at /account")
+                    format!(
+                        "creating instances needs an active subscription{lapsed}; start one at /account"
+                    )
                 }
                 _ => format!(
                     "creating instances needs an active subscription{lapsed} or an invite code (`invite_code`); see /account"

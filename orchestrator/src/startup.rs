@@ -10,12 +10,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 
+use crate::auth::ratelimit::RateLimits;
 use crate::auth::{generate_key, key_from_secret};
 use crate::chat::ChatService;
 use crate::chat::model_proxy::{ModelRouter, Provider};
 use crate::crypto::Cipher;
 use crate::instances::InstanceManager;
-use crate::auth::ratelimit::RateLimits;
 use crate::policy::AccessPolicy;
 use crate::runtime::Runtime;
 use crate::runtime::kubernetes::KubernetesRuntime;

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use super::openapi::errors;
 use super::{Api, origin};
 use crate::auth::{Authed, perm};
+use crate::billing::Billing;
 use crate::billing::signature::{SignatureError, verify};
 use crate::billing::webhook::{Event, Outcome, apply};
-use crate::billing::Billing;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::startup::AppState;
 use sandbox_agent::protocol::ErrorEnvelope;
@@ -140,7 +140,11 @@ async fn webhook(
     })?;
     let event: Event = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("not a Stripe event: {e}")))?;
-    if !state.store.record_stripe_event(&event.id, &event.kind).await? {
+    if !state
+        .store
+        .record_stripe_event(&event.id, &event.kind)
+        .await?
+    {
         return Ok(HttpResponse::Ok().json(WebhookAck {
             received: true,
             duplicate: true,

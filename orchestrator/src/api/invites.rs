@@ -80,14 +80,13 @@ pub async fn create_invite(
     note: Option<String>,
 ) -> ApiResult<CreatedInvite> {
     if !(1..=1_000_000).contains(&max_redemptions) {
-        return Err(ApiError::validation(
-            "max_redemptions must be 1 to 1000000",
-        ));
+        return Err(ApiError::validation("max_redemptions must be 1 to 1000000"));
     }
     let code = match code {
         Some(c) => {
             let ok = (8..=64).contains(&c.len())
-                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
             if !ok {
                 return Err(ApiError::validation(
                     "code must be 8 to 64 letters, digits, - or _",

@@ -66,7 +66,8 @@ pub mod errors {
     pub const NOT_ADMIN: &str =
         "`FORBIDDEN`: the key lacks the `admin` permission, or its account is not an admin.";
     pub const NEEDS_ADMIN_PERM: &str = "`FORBIDDEN`: the key lacks the `admin` permission. `CSRF_FAILED`: a signed-in page's unsafe request without its `X-CSRF-Token`.";
-    pub const RATE_429: &str = "`RATE_LIMITED`: too many attempts from this address; retry after `retryAfter` seconds.";
+    pub const RATE_429: &str =
+        "`RATE_LIMITED`: too many attempts from this address; retry after `retryAfter` seconds.";
     pub const BILLING_404: &str = "`BILLING_DISABLED`: billing is not configured on this service.";
     pub const NO_INSTANCE: &str = "`NOT_FOUND`: no such instance for this account.";
     pub const NO_INSTANCE_OR_SESSION: &str =
@@ -467,7 +468,10 @@ fn integer_schema() -> utoipa::openapi::schema::Object {
 /// The per-key rate-limit headers every authenticated response carries (seed 003).
 fn add_rate_headers(response: &mut Response) {
     for (name, description) in [
-        ("X-RateLimit-Limit", "Calls a minute this key may make to this kind of route."),
+        (
+            "X-RateLimit-Limit",
+            "Calls a minute this key may make to this kind of route.",
+        ),
         ("X-RateLimit-Remaining", "Calls left now."),
         (
             "X-RateLimit-Reset",

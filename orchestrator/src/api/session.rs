@@ -149,7 +149,11 @@ async fn sign_up(
     let hash = password::hash(body.password)
         .await
         .map_err(ApiError::internal)?;
-    let account = match state.store.create_account(name, Some(&email), false, None).await {
+    let account = match state
+        .store
+        .create_account(name, Some(&email), false, None)
+        .await
+    {
         Ok(a) => a,
         Err(e) if super::accounts::is_unique_violation(&e) => {
             return Err(ApiError::new(
@@ -196,14 +200,21 @@ async fn sign_in(
         .enforce_sign_in(&req, &client_address(&req))?;
     let body = body.into_inner();
     let account = match normalize_email(&body.email) {
-        Ok(email) => state.store.find_account_by_email_for_sign_in(&email).await?,
+        Ok(email) => {
+            state
+                .store
+                .find_account_by_email_for_sign_in(&email)
+                .await?
+        }
         Err(_) => None,
     };
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     // Verify even without an account, so the time taken does not tell.
     let ok = password::verify(body.password, stored).await;
     match account {
-        Some(account) if ok => signed_in(&state, &req, account, actix_web::http::StatusCode::OK).await,
+        Some(account) if ok => {
+            signed_in(&state, &req, account, actix_web::http::StatusCode::OK).await
+        }
         _ => Err(ApiError::new(
             ErrorCode::Unauthorized,
             "wrong email or password",

@@ -23,8 +23,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::Owner;
 use crate::store::entities::account;
-pub use perm::{Perm, Permission, Perms};
 use perm::RateClass;
+pub use perm::{Perm, Permission, Perms};
 
 const KEY_PREFIX: &str = "ocaas_";
 const KEY_RANDOM_LEN: usize = 40;

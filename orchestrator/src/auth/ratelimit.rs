@@ -21,7 +21,8 @@ use super::perm::RateClass;
 use crate::error::{ApiError, ErrorCode};
 use crate::settings::RateLimitSettings;
 
-type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 /// One bucket kind: its per-minute limit and the buckets by key.
 struct Bucket {
@@ -85,7 +86,12 @@ impl RateLimits {
         self.enforce_in(req, self.sign_in.as_ref(), address)
     }
 
-    fn enforce_in(&self, req: &HttpRequest, bucket: Option<&Bucket>, key: &str) -> Result<(), ApiError> {
+    fn enforce_in(
+        &self,
+        req: &HttpRequest,
+        bucket: Option<&Bucket>,
+        key: &str,
+    ) -> Result<(), ApiError> {
         let Some(bucket) = bucket else {
             return Ok(());
         };

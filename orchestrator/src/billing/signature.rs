@@ -59,9 +59,9 @@ pub fn verify(
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    let matched = signatures.iter().any(|hex| {
-        decode_hex(hex).is_some_and(|bytes| mac.clone().verify_slice(&bytes).is_ok())
-    });
+    let matched = signatures
+        .iter()
+        .any(|hex| decode_hex(hex).is_some_and(|bytes| mac.clone().verify_slice(&bytes).is_ok()));
     if !matched {
         return Err(SignatureError::Mismatch);
     }
@@ -72,7 +72,7 @@ pub fn verify(
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -108,7 +108,13 @@ mod tests {
             verify(SECRET, &header, body, 300, t + 301),
             Err(SignatureError::Stale)
         );
-        assert_eq!(verify(SECRET, "v1=00", body, 300, t), Err(SignatureError::Malformed));
-        assert_eq!(verify(SECRET, "t=1", body, 300, t), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(SECRET, "v1=00", body, 300, t),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(SECRET, "t=1", body, 300, t),
+            Err(SignatureError::Malformed)
+        );
     }
 }

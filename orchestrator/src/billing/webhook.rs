@@ -135,7 +135,11 @@ pub async fn apply(store: &Store, event: &Event) -> Result<Outcome, anyhow::Erro
                         },
                     )
                     .await?;
-                return Ok(if applied { Outcome::Applied } else { Outcome::Ignored });
+                return Ok(if applied {
+                    Outcome::Applied
+                } else {
+                    Outcome::Ignored
+                });
             }
             Ok(Outcome::Applied)
         }
@@ -143,8 +147,7 @@ pub async fn apply(store: &Store, event: &Event) -> Result<Outcome, anyhow::Erro
         | "customer.subscription.updated"
         | "customer.subscription.deleted" => {
             let s: Subscription = serde_json::from_value(event.data.object.clone())?;
-            let Some(account) =
-                account_of(store, &s.metadata, None, s.customer.as_deref()).await?
+            let Some(account) = account_of(store, &s.metadata, None, s.customer.as_deref()).await?
             else {
                 tracing::warn!(subscription = %s.id, "a Stripe subscription for no account of ours");
                 return Ok(Outcome::Ignored);
@@ -173,7 +176,11 @@ pub async fn apply(store: &Store, event: &Event) -> Result<Outcome, anyhow::Erro
                 )
                 .await?;
             tracing::info!(account_id = %account.id, status, applied, "Stripe subscription event");
-            Ok(if applied { Outcome::Applied } else { Outcome::Ignored })
+            Ok(if applied {
+                Outcome::Applied
+            } else {
+                Outcome::Ignored
+            })
         }
         _ => Ok(Outcome::Ignored),
     }

@@ -153,7 +153,10 @@ impl Store {
     }
 
     /// Whether this code could be redeemed now (no write; [`Store::redeem_invite`] decides).
-    pub async fn check_invite(&self, code_hash: &str) -> Result<Result<Uuid, InviteRefusal>, DbErr> {
+    pub async fn check_invite(
+        &self,
+        code_hash: &str,
+    ) -> Result<Result<Uuid, InviteRefusal>, DbErr> {
         Ok(match self.find_invite(code_hash).await? {
             None => Err(InviteRefusal::Invalid),
             Some(i) if i.expires_at.is_some_and(|t| t <= Utc::now()) => Err(InviteRefusal::Expired),
@@ -250,7 +253,10 @@ impl Store {
                 account::Column::SubscriptionId,
                 Expr::value(update.subscription_id),
             )
-            .col_expr(account::Column::SubscriptionStatus, Expr::value(update.status))
+            .col_expr(
+                account::Column::SubscriptionStatus,
+                Expr::value(update.status),
+            )
             .col_expr(
                 account::Column::SubscriptionMaxInstances,
                 Expr::value(update.max_instances),
@@ -293,7 +299,12 @@ impl Store {
         match inserted {
             Ok(_) => Ok(true),
             // Two deliveries at once: the other one recorded it.
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e),

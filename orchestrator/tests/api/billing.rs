@@ -28,7 +28,11 @@ async fn start(gate: Gate) -> (StripeStandIn, TestApp) {
 /// An account with an email; (key, account id).
 async fn customer(app: &TestApp, email: &str) -> (String, String) {
     let (s, v) = app
-        .post("/api/admin/accounts", ADMIN_KEY, json!({"name": "cust", "email": email}))
+        .post(
+            "/api/admin/accounts",
+            ADMIN_KEY,
+            json!({"name": "cust", "email": email}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     (
@@ -52,9 +56,13 @@ async fn billing_is_off_without_stripe_settings_and_says_so() {
     assert_eq!(api["access"]["billing"], false);
     assert_eq!(api["features"]["billing"], false);
     assert_eq!(api["access"]["gate"], "open");
-    let (s, v) = app.post("/api/billing/checkout", ADMIN_KEY, json!({})).await;
+    let (s, v) = app
+        .post("/api/billing/checkout", ADMIN_KEY, json!({}))
+        .await;
     assert_eq!((s, code(&v)), (404, Some("BILLING_DISABLED")));
-    let (s, v) = app.call("POST", "/api/billing/webhook", None, Some(json!({}))).await;
+    let (s, v) = app
+        .call("POST", "/api/billing/webhook", None, Some(json!({})))
+        .await;
     assert_eq!((s, code(&v)), (404, Some("BILLING_DISABLED")));
 }
 
@@ -84,9 +92,17 @@ async fn webhook_signatures_valid_tampered_stale_and_replayed() {
     for t in [now - 301, now - 3600, now + 3600] {
         let sig = StripeStandIn::signature(stand_in::WEBHOOK_SECRET, t, &payload);
         let (s, v) = stripe.deliver_raw(&payload, Some(&sig)).await;
-        assert_eq!((s, code(&v)), (400, Some("SIGNATURE_INVALID")), "t={t}: {v}");
+        assert_eq!(
+            (s, code(&v)),
+            (400, Some("SIGNATURE_INVALID")),
+            "t={t}: {v}"
+        );
     }
-    assert_eq!(subscription(&app, &key).await, Value::Null, "nothing applied yet");
+    assert_eq!(
+        subscription(&app, &key).await,
+        Value::Null,
+        "nothing applied yet"
+    );
 
     // Valid.
     let sig = StripeStandIn::signature(stand_in::WEBHOOK_SECRET, now, &payload);
@@ -136,7 +152,11 @@ async fn a_subscription_lets_an_account_create_until_it_lapses_and_keeps_its_dat
     assert_eq!((s, code(&v)), (403, Some("SUBSCRIPTION_REQUIRED")), "{v}");
     // Under this gate an invite code does not help.
     let (s, v) = app
-        .post("/api/instances", &key, json!({"invite_code": "inv_whatever"}))
+        .post(
+            "/api/instances",
+            &key,
+            json!({"invite_code": "inv_whatever"}),
+        )
         .await;
     assert_eq!((s, code(&v)), (403, Some("SUBSCRIPTION_REQUIRED")), "{v}");
 
@@ -144,17 +164,26 @@ async fn a_subscription_lets_an_account_create_until_it_lapses_and_keeps_its_dat
     let (s, v) = app.post("/api/billing/checkout", &key, json!({})).await;
     assert_eq!(s, 201, "{v}");
     let url = v["url"].as_str().unwrap();
-    assert!(url.starts_with("https://checkout.stripe.com/c/pay/cs_test_"), "{url}");
+    assert!(
+        url.starts_with("https://checkout.stripe.com/c/pay/cs_test_"),
+        "{url}"
+    );
     let sent = stripe.checkouts();
     let form = &sent[0].form;
-    assert_eq!(sent[0].authorization, format!("Bearer {}", stand_in::SECRET_KEY));
+    assert_eq!(
+        sent[0].authorization,
+        format!("Bearer {}", stand_in::SECRET_KEY)
+    );
     assert_eq!(form["mode"], "subscription");
     assert_eq!(form["line_items[0][price]"], stand_in::PRICE_ID);
     assert_eq!(form["line_items[0][quantity]"], "1");
     assert_eq!(form["client_reference_id"], account);
     assert_eq!(form["subscription_data[metadata][account_id]"], account);
     assert_eq!(form["customer_email"], "sam@example.com");
-    assert!(form["success_url"].ends_with("/account?checkout=success"), "{form:?}");
+    assert!(
+        form["success_url"].ends_with("/account?checkout=success"),
+        "{form:?}"
+    );
 
     // The customer pays; Stripe's events make the subscription active with the plan's size.
     let session = url.rsplit('/').next().unwrap();
@@ -184,11 +213,18 @@ async fn a_subscription_lets_an_account_create_until_it_lapses_and_keeps_its_dat
 
     // Payment trouble (`past_due`) keeps access while Stripe retries.
     let t = chrono::Utc::now().timestamp();
-    let (s, _) = stripe.change_subscription(&sub, "past_due", false, t + 1).await;
+    let (s, _) = stripe
+        .change_subscription(&sub, "past_due", false, t + 1)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(subscription(&app, &key).await["status"], "past_due");
     let (s, _) = app
-        .call("DELETE", &format!("/api/instances/{second}"), Some(&key), None)
+        .call(
+            "DELETE",
+            &format!("/api/instances/{second}"),
+            Some(&key),
+            None,
+        )
         .await;
     assert_eq!(s, 204);
     let (s, v) = app.post("/api/instances", &key, json!({})).await;
@@ -196,18 +232,31 @@ async fn a_subscription_lets_an_account_create_until_it_lapses_and_keeps_its_dat
     let third = v["id"].as_str().unwrap().to_owned();
 
     // The subscription ends: no new instances, nothing deleted.
-    let (s, _) = stripe.change_subscription(&sub, "canceled", true, t + 2).await;
+    let (s, _) = stripe
+        .change_subscription(&sub, "canceled", true, t + 2)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(subscription(&app, &key).await["status"], "canceled");
     let (s, _) = app
-        .call("DELETE", &format!("/api/instances/{third}"), Some(&key), None)
+        .call(
+            "DELETE",
+            &format!("/api/instances/{third}"),
+            Some(&key),
+            None,
+        )
         .await;
     assert_eq!(s, 204);
     let (s, v) = app.post("/api/instances", &key, json!({})).await;
     assert_eq!((s, code(&v)), (403, Some("SUBSCRIPTION_REQUIRED")), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("canceled"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("canceled"),
+        "{v}"
+    );
     let (s, v) = app
-        .get(&format!("/api/instances/{kept}/files/read?path=/workspace/keep.txt"), &key)
+        .get(
+            &format!("/api/instances/{kept}/files/read?path=/workspace/keep.txt"),
+            &key,
+        )
         .await;
     assert_eq!((s, v["content"].as_str()), (200, Some("paid for")), "{v}");
 

@@ -41,7 +41,11 @@ async fn codes_grant_access_and_refusals_say_why() {
 
     let alice = app.create_account("alice", None).await;
     let (s, v) = create(&app, &alice, None).await;
-    assert_eq!((s, code_of(&v)), (403, Some("SUBSCRIPTION_REQUIRED")), "{v}");
+    assert_eq!(
+        (s, code_of(&v)),
+        (403, Some("SUBSCRIPTION_REQUIRED")),
+        "{v}"
+    );
     let (s, v) = create(&app, &alice, Some("inv_no_such_code")).await;
     assert_eq!((s, code_of(&v)), (403, Some("INVITE_INVALID")), "{v}");
 
@@ -72,10 +76,14 @@ async fn codes_grant_access_and_refusals_say_why() {
 
     // Redeeming on the account page's route, then creating without a code.
     let page = invite(&app, json!({"max_redemptions": 2})).await;
-    let (s, v) = app.post("/api/account/invite", &bob, json!({"code": page})).await;
+    let (s, v) = app
+        .post("/api/account/invite", &bob, json!({"code": page}))
+        .await;
     assert_eq!((s, v["has_invite"].as_bool()), (200, Some(true)), "{v}");
     // Redeeming the code one holds again uses nothing up.
-    let (s, _) = app.post("/api/account/invite", &bob, json!({"code": page})).await;
+    let (s, _) = app
+        .post("/api/account/invite", &bob, json!({"code": page}))
+        .await;
     assert_eq!(s, 200);
     let (s, v) = create(&app, &bob, None).await;
     assert_eq!(s, 201, "{v}");
@@ -87,7 +95,10 @@ async fn codes_grant_access_and_refusals_say_why() {
         .find(|i| page.starts_with(i["prefix"].as_str().unwrap()) && i["max_redemptions"] == 2)
         .unwrap();
     assert_eq!(row["redemptions"], 1, "{invites}");
-    assert!(!invites.to_string().contains(&page), "codes are never listed");
+    assert!(
+        !invites.to_string().contains(&page),
+        "codes are never listed"
+    );
 
     // Admins are never gated.
     let (s, v) = create(&app, ADMIN_KEY, None).await;
@@ -229,7 +240,10 @@ async fn the_operator_cli_makes_accounts_keys_and_codes() {
     )
     .await
     .unwrap();
-    assert!(out.contains("frank@example.com") && out.contains("password set"), "{out}");
+    assert!(
+        out.contains("frank@example.com") && out.contains("password set"),
+        "{out}"
+    );
     assert!(!out.contains("franks long password"));
     let out = run(
         &settings,

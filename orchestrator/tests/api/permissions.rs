@@ -48,7 +48,11 @@ const TABLE: &[(&str, &str, Needs)] = &[
     ("POST", "/api/billing/checkout", Perm("admin")),
     ("GET", "/api/admin/accounts", AdminAccount),
     ("POST", "/api/admin/accounts", AdminAccount),
-    ("POST", "/api/admin/accounts/{account_id}/keys", AdminAccount),
+    (
+        "POST",
+        "/api/admin/accounts/{account_id}/keys",
+        AdminAccount,
+    ),
     ("GET", "/api/admin/invites", AdminAccount),
     ("POST", "/api/admin/invites", AdminAccount),
     ("GET", "/api/instances", Perm("instances:read")),
@@ -57,8 +61,16 @@ const TABLE: &[(&str, &str, Needs)] = &[
     ("PATCH", "/api/instances/{id}", Perm("instances:write")),
     ("DELETE", "/api/instances/{id}", Perm("instances:write")),
     ("GET", "/api/instances/{id}/status", Perm("instances:read")),
-    ("POST", "/api/instances/{id}/reboot", Perm("instances:write")),
-    ("POST", "/api/instances/{id}/shutdown", Perm("instances:write")),
+    (
+        "POST",
+        "/api/instances/{id}/reboot",
+        Perm("instances:write"),
+    ),
+    (
+        "POST",
+        "/api/instances/{id}/shutdown",
+        Perm("instances:write"),
+    ),
     ("POST", "/api/instances/{id}/start", Perm("instances:write")),
     ("GET", "/api/instances/{id}/chat/sessions", Perm("chat")),
     ("POST", "/api/instances/{id}/chat/sessions", Perm("chat")),
@@ -74,7 +86,11 @@ const TABLE: &[(&str, &str, Needs)] = &[
     ("POST", "/api/instances/{id}/files/rename", Perm("files")),
     ("POST", "/api/instances/{id}/files/delete", Perm("files")),
     ("GET", "/api/instances/{id}/files/download", Perm("files")),
-    ("POST", "/api/instances/{id}/terminal/exec", Perm("terminal")),
+    (
+        "POST",
+        "/api/instances/{id}/terminal/exec",
+        Perm("terminal"),
+    ),
     ("GET", "/api/instances/{id}/terminal/ws", Perm("terminal")),
     ("POST", "/api/instances/{id}/ws-token", Perm("terminal")),
     ("GET", "/api/instances/{id}/vnc-url", Perm("terminal")),
@@ -114,7 +130,11 @@ fn every_api_route_is_in_the_permission_table() {
 /// A key on the account of `owner_key` holding exactly `perms`.
 async fn key_with(app: &TestApp, owner_key: &str, perms: &[&str]) -> String {
     let (s, v) = app
-        .post("/api/keys", owner_key, json!({"name": "matrix", "permissions": perms}))
+        .post(
+            "/api/keys",
+            owner_key,
+            json!({"name": "matrix", "permissions": perms}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     v["key"].as_str().unwrap().to_owned()
@@ -156,7 +176,11 @@ async fn each_permission_opens_its_routes_and_only_them() {
                 }
             }
             Perm(_) | AdminAccount => {
-                let owner = if *needs == AdminAccount { ADMIN_KEY } else { &user };
+                let owner = if *needs == AdminAccount {
+                    ADMIN_KEY
+                } else {
+                    &user
+                };
                 let perm = if let Perm(p) = needs { *p } else { "admin" };
                 let others: Vec<&str> = ALL.into_iter().filter(|p| p != &perm).collect();
                 let without = key_with(&app, owner, &others).await;
@@ -192,15 +216,25 @@ async fn a_key_cannot_grant_what_it_lacks_and_names_are_checked() {
     let user = app.create_account("user", None).await;
     let admin_only = key_with(&app, &user, &["admin"]).await;
     let (s, v) = app
-        .post("/api/keys", &admin_only, json!({"permissions": ["admin", "files"]}))
+        .post(
+            "/api/keys",
+            &admin_only,
+            json!({"permissions": ["admin", "files"]}),
+        )
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("VALIDATION_FAILED")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("VALIDATION_FAILED")),
+        "{v}"
+    );
     let (s, v) = app
         .post("/api/keys", &user, json!({"permissions": ["root"]}))
         .await;
     assert_eq!(s, 422, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("root"));
-    let (s, v) = app.post("/api/keys", &user, json!({"permissions": []})).await;
+    let (s, v) = app
+        .post("/api/keys", &user, json!({"permissions": []}))
+        .await;
     assert_eq!(s, 422, "{v}");
     // The default is everything the creator holds, and the listing shows it.
     let (s, v) = app.post("/api/keys", &admin_only, json!({})).await;
@@ -235,11 +269,19 @@ async fn websocket_routes_check_the_terminal_permission_before_upgrading() {
     // A token minted by a terminal key still opens the terminal (browsers send no header).
     let terminal = key_with(&app, &user, &["terminal"]).await;
     let (s, v) = app
-        .post(&format!("/api/instances/{id}/ws-token"), &terminal, json!({}))
+        .post(
+            &format!("/api/instances/{id}/ws-token"),
+            &terminal,
+            json!({}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     let (s, _) = app
-        .post(&format!("/api/instances/{id}/ws-token"), &files_only, json!({}))
+        .post(
+            &format!("/api/instances/{id}/ws-token"),
+            &files_only,
+            json!({}),
+        )
         .await;
     assert_eq!(s, 403);
 }

@@ -71,21 +71,39 @@ async fn headers_count_down_and_the_limit_is_429_with_retry_after() {
         assert_eq!(a.limit, Some(5));
         assert_eq!(a.remaining, Some(4 - i), "call {i}");
         let reset = a.reset.unwrap();
-        assert!(reset > before && reset <= before + 61, "reset {reset} vs {before}");
+        assert!(
+            reset > before && reset <= before + 61,
+            "reset {reset} vs {before}"
+        );
     }
     let over = call(&app, "GET", "/api/instances", &key).await;
     assert_eq!(over.status, 429);
     assert_eq!(over.body["error"]["code"], "RATE_LIMITED");
     let retry = over.body["error"]["retryAfter"].as_u64().unwrap();
-    assert!((1..=12).contains(&retry), "one call refills in 12 s: {retry}");
+    assert!(
+        (1..=12).contains(&retry),
+        "one call refills in 12 s: {retry}"
+    );
     assert_eq!(over.retry_after, Some(retry));
     assert_eq!((over.limit, over.remaining), (Some(5), Some(0)));
 
     // Other buckets of the same key are untouched: chat and writes count on their own.
-    let chat = call(&app, "GET", "/api/instances/3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f/chat/sessions", &key).await;
-    assert_eq!((chat.status, chat.limit, chat.remaining), (404, Some(3), Some(2)));
+    let chat = call(
+        &app,
+        "GET",
+        "/api/instances/3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f/chat/sessions",
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (chat.status, chat.limit, chat.remaining),
+        (404, Some(3), Some(2))
+    );
     let write = call(&app, "POST", "/api/keys", &key).await;
-    assert_eq!((write.status, write.limit, write.remaining), (201, Some(4), Some(3)));
+    assert_eq!(
+        (write.status, write.limit, write.remaining),
+        (201, Some(4), Some(3))
+    );
     // Another key has its own allowance.
     let other = write.body["key"].as_str().unwrap().to_owned();
     let a = call(&app, "GET", "/api/instances", &other).await;
@@ -97,17 +115,33 @@ async fn headers_count_down_and_the_limit_is_429_with_retry_after() {
     assert!(anonymous.headers().get("x-ratelimit-limit").is_none());
     // `GET /api` tells clients the limits.
     let (_, api) = app.call("GET", "/api", None, None).await;
-    assert_eq!(api["rate_limits"], json!({"chat_per_min": 3, "read_per_min": 5, "write_per_min": 4}));
+    assert_eq!(
+        api["rate_limits"],
+        json!({"chat_per_min": 3, "read_per_min": 5, "write_per_min": 4})
+    );
 
     // Sign-in attempts are limited per client address (password guessing).
     for _ in 0..2 {
         let (s, _) = app
-            .call("POST", "/api/auth/sign-in", None, Some(json!({"email": "x@example.com", "password": "wrong password"})))
+            .call(
+                "POST",
+                "/api/auth/sign-in",
+                None,
+                Some(json!({"email": "x@example.com", "password": "wrong password"})),
+            )
             .await;
         assert_eq!(s, 401);
     }
     let (s, v) = app
-        .call("POST", "/api/auth/sign-in", None, Some(json!({"email": "x@example.com", "password": "wrong password"})))
+        .call(
+            "POST",
+            "/api/auth/sign-in",
+            None,
+            Some(json!({"email": "x@example.com", "password": "wrong password"})),
+        )
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("RATE_LIMITED")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("RATE_LIMITED"))
+    );
 }

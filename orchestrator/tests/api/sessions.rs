@@ -31,7 +31,11 @@ async fn post(
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap();
     assert_ne!(status, 500, "{path}: {text}");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+    )
 }
 
 async fn get(app: &TestApp, path: &str, cookie: &str) -> (u16, Value) {
@@ -88,7 +92,10 @@ async fn sign_up_sets_a_safe_cookie_and_sign_in_works_later() {
     assert_eq!(v["account"]["is_admin"], false);
     let set = h.get("set-cookie").unwrap().to_str().unwrap();
     assert!(set.starts_with("ocaas_session="), "{set}");
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
     assert!(!set.contains("Secure"), "plain http: {set}");
     let cookie = session_cookie(&h);
 
@@ -101,11 +108,27 @@ async fn sign_up_sets_a_safe_cookie_and_sign_in_works_later() {
 
     // Sign out: the cookie is cleared and the session is over.
     let (s, v2, h) = post(&app, "/api/auth/sign-out", json!({}), Some(&cookie), None).await;
-    assert_eq!((s, v2["error"]["code"].as_str()), (403, Some("CSRF_FAILED")));
+    assert_eq!(
+        (s, v2["error"]["code"].as_str()),
+        (403, Some("CSRF_FAILED"))
+    );
     let csrf = v["csrf_token"].as_str().unwrap();
-    let (s, _, h2) = post(&app, "/api/auth/sign-out", json!({}), Some(&cookie), Some(csrf)).await;
+    let (s, _, h2) = post(
+        &app,
+        "/api/auth/sign-out",
+        json!({}),
+        Some(&cookie),
+        Some(csrf),
+    )
+    .await;
     assert_eq!(s, 204);
-    assert!(h2.get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        h2.get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let _ = h;
     assert_eq!(get(&app, "/api/auth/session", &cookie).await.0, 401);
 
@@ -123,7 +146,11 @@ async fn sign_up_sets_a_safe_cookie_and_sign_in_works_later() {
     assert!(set.contains("; Secure"), "{set}");
 
     // Neither the password nor the session token is stored in clear.
-    let token = session_cookie(resp.headers()).split('=').nth(1).unwrap().to_owned();
+    let token = session_cookie(resp.headers())
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_owned();
     for name in ["ocaas.db", "ocaas.db-wal"] {
         let bytes = std::fs::read(app.data.path().join(name)).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
@@ -137,27 +164,72 @@ async fn bad_sign_ups_and_sign_ins_say_little() {
     let app = spawn_app().await;
     sign_up(&app, "bob@example.com", "a long enough password").await;
     for (body, status, code) in [
-        (json!({"email": "bob@example.com", "password": "another password"}), 409, "CONFLICT"),
-        (json!({"email": "not-an-email", "password": "a long enough password"}), 422, "VALIDATION_FAILED"),
-        (json!({"email": "c@example.com", "password": "short"}), 422, "VALIDATION_FAILED"),
+        (
+            json!({"email": "bob@example.com", "password": "another password"}),
+            409,
+            "CONFLICT",
+        ),
+        (
+            json!({"email": "not-an-email", "password": "a long enough password"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"email": "c@example.com", "password": "short"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
         (json!({"email": "c@example.com"}), 422, "VALIDATION_FAILED"),
-        (json!({"email": "c@example.com", "password": "a long enough password", "admin": true}), 422, "VALIDATION_FAILED"),
+        (
+            json!({"email": "c@example.com", "password": "a long enough password", "admin": true}),
+            422,
+            "VALIDATION_FAILED",
+        ),
     ] {
         let (s, v, _) = post(&app, "/api/auth/sign-up", body.clone(), None, None).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{body}: {v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {v}"
+        );
     }
     // A wrong password and an unknown email get the same answer.
-    let (s1, v1, _) = post(&app, "/api/auth/sign-in", json!({"email": "bob@example.com", "password": "wrong password!"}), None, None).await;
-    let (s2, v2, _) = post(&app, "/api/auth/sign-in", json!({"email": "nobody@example.com", "password": "wrong password!"}), None, None).await;
+    let (s1, v1, _) = post(
+        &app,
+        "/api/auth/sign-in",
+        json!({"email": "bob@example.com", "password": "wrong password!"}),
+        None,
+        None,
+    )
+    .await;
+    let (s2, v2, _) = post(
+        &app,
+        "/api/auth/sign-in",
+        json!({"email": "nobody@example.com", "password": "wrong password!"}),
+        None,
+        None,
+    )
+    .await;
     assert_eq!((s1, s2), (401, 401));
     assert_eq!(v1, v2);
     assert!(!v1.to_string().contains("bob@example.com"));
     // Accounts an operator made without a password cannot sign in with any password.
     let (s, _) = app
-        .post("/api/admin/accounts", crate::helpers::ADMIN_KEY, json!({"email": "ops@example.com"}))
+        .post(
+            "/api/admin/accounts",
+            crate::helpers::ADMIN_KEY,
+            json!({"email": "ops@example.com"}),
+        )
         .await;
     assert_eq!(s, 201);
-    let (s, _, _) = post(&app, "/api/auth/sign-in", json!({"email": "ops@example.com", "password": ""}), None, None).await;
+    let (s, _, _) = post(
+        &app,
+        "/api/auth/sign-in",
+        json!({"email": "ops@example.com", "password": ""}),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 401);
     // Sign-in from another site is refused (login CSRF); a form post (not JSON) is too.
     let resp = app
@@ -186,8 +258,19 @@ async fn the_page_manages_keys_with_its_cookie_and_csrf_token() {
     let b = sign_up(&app, "carol@example.com", "carol's long password").await;
     // Without the CSRF token (what a forged cross-site form would send), nothing is created.
     for csrf in [None, Some("not-the-token")] {
-        let (s, v, _) = post(&app, "/api/keys", json!({"name": "x"}), Some(&b.cookie), csrf).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (403, Some("CSRF_FAILED")), "{v}");
+        let (s, v, _) = post(
+            &app,
+            "/api/keys",
+            json!({"name": "x"}),
+            Some(&b.cookie),
+            csrf,
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (403, Some("CSRF_FAILED")),
+            "{v}"
+        );
     }
     let (s, created, _) = post(
         &app,
@@ -208,7 +291,12 @@ async fn the_page_manages_keys_with_its_cookie_and_csrf_token() {
     let (s, keys) = get(&app, "/api/keys", &b.cookie).await;
     assert_eq!(s, 200);
     assert!(!keys.to_string().contains(&key));
-    let listed = keys.as_array().unwrap().iter().find(|k| k["id"] == created["id"]).unwrap();
+    let listed = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == created["id"])
+        .unwrap();
     assert_eq!(listed["name"], "laptop");
     // Revoke through the page: the key is 401 at once.
     let id = created["id"].as_str().unwrap();
@@ -222,7 +310,10 @@ async fn the_page_manages_keys_with_its_cookie_and_csrf_token() {
         .unwrap();
     assert_eq!(resp.status(), 204);
     let (s, v) = app.get("/api/instances", &key).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("UNAUTHORIZED")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
     // Another account's session cannot see or revoke it.
     let other = sign_up(&app, "dave@example.com", "dave's long password").await;
     let (_, keys) = get(&app, "/api/keys", &other.cookie).await;
@@ -244,5 +335,8 @@ async fn operators_can_close_sign_up() {
         None,
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("SIGN_UP_CLOSED")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("SIGN_UP_CLOSED"))
+    );
 }

@@ -286,10 +286,19 @@ impl StripeStandIn {
     /// The subscription changes status (`past_due`, `canceled`...); `deleted` sends
     /// `customer.subscription.deleted` as Stripe does when a subscription ends. `created` is
     /// the event's time (later than earlier events).
-    pub async fn change_subscription(&self, sub: &str, status: &str, deleted: bool, created: i64) -> (u16, Value) {
+    pub async fn change_subscription(
+        &self,
+        sub: &str,
+        status: &str,
+        deleted: bool,
+        created: i64,
+    ) -> (u16, Value) {
         let object = {
             let mut st = self.state.lock().unwrap();
-            let o = st.subscriptions.get_mut(sub).expect("a subscription we made");
+            let o = st
+                .subscriptions
+                .get_mut(sub)
+                .expect("a subscription we made");
             o["status"] = json!(status);
             o.clone()
         };
