@@ -102,6 +102,7 @@ pub struct WebhookAck {
         (status = 400, description = "`SIGNATURE_INVALID`: no, a wrong or a stale signature. `INVALID_JSON`: a verified body that is not a Stripe event.", body = ErrorEnvelope),
         (status = 404, description = errors::BILLING_404, body = ErrorEnvelope),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: larger than 1 MiB.", body = ErrorEnvelope),
+        (status = 422, description = "`VALIDATION_FAILED`: a verified event whose object is not what its type says.", body = ErrorEnvelope),
     ),
 )]
 #[tracing::instrument(skip_all)]

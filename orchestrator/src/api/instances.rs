@@ -139,7 +139,8 @@ pub struct UsageView {
 pub struct CreateInstanceRequest {
     /// A display name, 1 to 64 printable characters (default `instance-<hex>`).
     pub name: Option<String>,
-    /// An invite code to redeem when the account has no subscription.
+    /// An invite code to redeem for the account (under the `invite_or_subscription` gate, when
+    /// it has no subscription and holds no invite yet; ignored under `open`).
     pub invite_code: Option<String>,
     /// Standing instructions for the agent, written to `/workspace/AGENTS.md` (at most
     /// 100 000 characters).
@@ -279,6 +280,10 @@ async fn list(
 /// `201` at once with status `provisioning` and a `Location` header; poll
 /// `GET /api/instances/{id}/status` until `ready` (a few seconds). The OpenClaw gateway inside
 /// boots in about 15 s more; chat turns sent earlier wait for it.
+///
+/// Who may create depends on the gate `GET /api` names: under `invite_or_subscription` an
+/// `invite_code` is redeemed for the account (once; its later creates need no code). A full
+/// node is `503` and uses up no invite redemption.
 #[utoipa::path(
     post,
     path = "/api/instances",
@@ -291,7 +296,7 @@ async fn list(
             headers(("Location" = String, description = "`/api/instances/{id}`")),
             example = json!({"id": "3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f", "name": "docs-bot", "status": "provisioning", "status_reason": null, "sandbox_id": "sandy-6e1f0a2b9c4d", "desktop": false, "created_at": "2026-03-20T18:22:54.000Z", "updated_at": "2026-03-20T18:22:54.000Z"})),
         (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
-        (status = 403, description = "`QUOTA_EXCEEDED`: the account has as many instances as it may have.", body = ErrorEnvelope),
+        (status = 403, description = "No access (see `GET /api` → `access.gate`). `SUBSCRIPTION_REQUIRED`: the gate needs an active subscription (or, under `invite_or_subscription`, an invite code). `INVITE_INVALID`, `INVITE_EXPIRED`, `INVITE_EXHAUSTED`: the `invite_code` is unknown, expired or used up. `QUOTA_EXCEEDED`: the account has as many instances as it may have. `FORBIDDEN`: the key lacks `instances:write`.", body = ErrorEnvelope),
         (status = 422, description = "`VALIDATION_FAILED`: a bad `name`, `instructions` too long, a `provider` with a bad or private `base_url` or `model`, or an unknown field.", body = ErrorEnvelope),
         (status = 503, description = "`CAPACITY_EXHAUSTED`: the node runs as many instances as it can; retry after `retryAfter` seconds.", body = ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
