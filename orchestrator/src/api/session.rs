@@ -44,11 +44,14 @@ pub fn normalize_email(raw: &str) -> ApiResult<String> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "alice@example.com", "password": "correct horse battery staple"}))]
 pub struct SignUpRequest {
+    /// An email address (case does not matter).
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 10 to 256 characters. Write-only: never stored or logged in clear.
-    #[schema(write_only)]
+    #[schema(write_only, min_length = 10, max_length = 256)]
     pub password: String,
-    /// A display name (default: the email's local part).
+    /// A display name, 1 to 100 printable characters (default: the email's local part).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
 }
 

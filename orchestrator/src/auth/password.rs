@@ -70,7 +70,9 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_differ() {
+        let t = std::time::Instant::now();
         let a = hash("correct horse battery".into()).await.unwrap();
+        println!("argon2id hash: {:?}", t.elapsed());
         let b = hash("correct horse battery".into()).await.unwrap();
         assert!(a.starts_with("$argon2id$"), "{a}");
         assert_ne!(a, b, "salted");

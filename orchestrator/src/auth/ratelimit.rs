@@ -196,3 +196,61 @@ pub async fn headers(
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_min: u32) -> RateLimits {
+        RateLimits::new(&RateLimitSettings {
+            chat_per_min: per_min,
+            read_per_min: per_min,
+            write_per_min: 0,
+            sign_in_per_min: per_min,
+        })
+    }
+
+    #[test]
+    fn buckets_are_per_key_and_per_class_and_unlimited_classes_pass() {
+        let l = limits(2);
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        assert!(l.enforce(&req, RateClass::Read, "a").is_ok());
+        assert!(l.enforce(&req, RateClass::Read, "a").is_ok());
+        let err = l.enforce(&req, RateClass::Read, "a").unwrap_err();
+        assert_eq!(err.code, ErrorCode::RateLimited);
+        let retry = err.retry_after.unwrap();
+        assert!(
+            (1..=30).contains(&retry),
+            "one call refills in 30 s: {retry}"
+        );
+        let info = *req.extensions().get::<RateInfo>().unwrap();
+        assert_eq!((info.limit, info.remaining), (2, 0));
+        assert!(l.enforce(&req, RateClass::Read, "b").is_ok(), "another key");
+        assert!(
+            l.enforce(&req, RateClass::Chat, "a").is_ok(),
+            "another class"
+        );
+        for _ in 0..100 {
+            assert!(
+                l.enforce(&req, RateClass::Write, "a").is_ok(),
+                "0 = unlimited"
+            );
+        }
+    }
+
+    /// What a check costs (printed; run with `--nocapture`).
+    #[test]
+    fn a_check_is_cheap() {
+        let l = limits(u32::MAX / 2);
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let n = 20_000;
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            l.enforce(&req, RateClass::Read, if i % 2 == 0 { "k1" } else { "k2" })
+                .unwrap();
+        }
+        let per = t.elapsed() / n;
+        println!("rate-limit check + header note: {per:?} per call ({n} calls)");
+        assert!(per < std::time::Duration::from_millis(1), "{per:?}");
+    }
+}
