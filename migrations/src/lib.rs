@@ -11,6 +11,7 @@ mod m20261123_000003_chat;
 mod m20261123_000004_desktop;
 mod m20261123_000005_idle_timeout;
 mod m20261205_000010_chat_gateway_store;
+mod m20261205_000101_access;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_desktop::Migration),
             Box::new(m20261123_000005_idle_timeout::Migration),
             Box::new(m20261205_000010_chat_gateway_store::Migration),
+            Box::new(m20261205_000101_access::Migration),
         ]
     }
 }

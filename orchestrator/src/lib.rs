@@ -4,7 +4,9 @@
 pub mod agent_client;
 pub mod api;
 pub mod auth;
+pub mod billing;
 pub mod chat;
+pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod instances;

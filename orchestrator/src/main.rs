@@ -12,23 +12,32 @@ use orchestrator::startup::Application;
 #[command(version, about)]
 struct Cli {
     /// TOML settings file (default: ./ocaas.toml if it exists). Env: OCAAS_CONFIG.
-    #[arg(long, env = "OCAAS_CONFIG")]
+    #[arg(long, env = "OCAAS_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on (default 0.0.0.0:8080).
     #[arg(long)]
     listen: Option<String>,
     /// Database URL, sqlite://... or postgres://...
-    #[arg(long)]
+    #[arg(long, global = true)]
     database_url: Option<String>,
     /// Data directory (SQLite file, instance storage, sandbox state).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Run sandboxes WITHOUT bubblewrap. Development only: customers would share the host.
     #[arg(long)]
     insecure_no_sandbox: bool,
     /// Any other setting, as `key.path=value` (repeatable), e.g. `--set limits.ready_wait_s=60`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Operator commands on the configured database (accounts, keys, invite codes).
+    #[command(subcommand)]
+    Admin(orchestrator::cli::AdminCommand),
 }
 
 #[tokio::main]
@@ -54,6 +63,11 @@ async fn main() -> anyhow::Result<()> {
         overrides.push(("local.insecure_no_sandbox".into(), "true".into()));
     }
     let settings = Settings::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    if let Some(Command::Admin(cmd)) = cli.command {
+        let out = orchestrator::cli::run(&settings, cmd, std::io::stdin().lock()).await?;
+        println!("{out}");
+        return Ok(());
+    }
     orchestrator::telemetry::init(&settings);
 
     let app = Application::build(settings).await?;

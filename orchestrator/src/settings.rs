@@ -90,6 +90,131 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub console: ConsoleSettings,
     pub pool: PoolSettings,
+    pub accounts: AccountsSettings,
+    pub access: AccessSettings,
+    pub billing: BillingSettings,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// Self-service accounts (the `/account` page).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AccountsSettings {
+    /// Anyone may sign up with an email and a password; `false`: only operators create
+    /// accounts (`orchestrator admin create-account`, `POST /api/admin/accounts`).
+    pub sign_up: bool,
+    /// How long a sign-in lasts, hours.
+    pub session_ttl_h: u64,
+}
+
+impl Default for AccountsSettings {
+    fn default() -> Self {
+        AccountsSettings {
+            sign_up: true,
+            session_ttl_h: 24 * 7,
+        }
+    }
+}
+
+/// Who may create instances (`policy.rs`). Admin accounts are never gated; the per-account
+/// quota applies to everyone.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// Any account, within its quota (the default: `make run` works out of the box).
+    #[default]
+    Open,
+    /// An active subscription, or an invite code (seed 001's rule).
+    InviteOrSubscription,
+    /// An active subscription only.
+    Subscription,
+}
+
+impl Gate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Open => "open",
+            Gate::InviteOrSubscription => "invite_or_subscription",
+            Gate::Subscription => "subscription",
+        }
+    }
+}
+
+/// The gate.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AccessSettings {
+    pub gate: Gate,
+}
+
+/// Stripe subscriptions. Billing is on when `stripe_secret_key`, `price_id` and
+/// `webhook_secret` are all set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BillingSettings {
+    /// Stripe's API origin (tests point it at the local Stripe stand-in).
+    pub stripe_api_base: String,
+    /// `sk_live_...` / `sk_test_...` (or a restricted key allowed to create Checkout Sessions).
+    pub stripe_secret_key: Option<Secret>,
+    /// The recurring price (`price_...`) a checkout subscribes to.
+    pub price_id: Option<String>,
+    /// The webhook endpoint's signing secret (`whsec_...`).
+    pub webhook_secret: Option<Secret>,
+    /// Where Stripe sends the customer after paying; default `<origin>/account?checkout=success`.
+    pub success_url: Option<String>,
+    /// Where Stripe sends a customer who cancels; default `<origin>/account?checkout=cancel`.
+    pub cancel_url: Option<String>,
+    /// Instances a subscription allows when its price has no `max_instances` metadata;
+    /// default: `limits.max_instances_per_account`.
+    pub plan_max_instances: Option<u64>,
+    /// How old a webhook's signed timestamp may be, seconds (Stripe's libraries use 300).
+    pub webhook_tolerance_s: u64,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        BillingSettings {
+            stripe_api_base: "https://api.stripe.com/".into(),
+            stripe_secret_key: None,
+            price_id: None,
+            webhook_secret: None,
+            success_url: None,
+            cancel_url: None,
+            plan_max_instances: None,
+            webhook_tolerance_s: 300,
+        }
+    }
+}
+
+impl BillingSettings {
+    pub fn enabled(&self) -> bool {
+        self.stripe_secret_key.is_some() && self.price_id.is_some() && self.webhook_secret.is_some()
+    }
+}
+
+/// Calls per minute per key (seed 003), by kind of route; `0` = unlimited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Chat routes (`.../chat...`).
+    pub chat_per_min: u32,
+    /// Other `GET` routes.
+    pub read_per_min: u32,
+    /// Other routes (creates, changes, file writes, exec...).
+    pub write_per_min: u32,
+    /// Sign-up and sign-in attempts per client address.
+    pub sign_in_per_min: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            chat_per_min: 100,
+            read_per_min: 1000,
+            write_per_min: 600,
+            sign_in_per_min: 20,
+        }
+    }
 }
 
 /// The warm pool: sandboxes started before anyone needs them, with the OpenClaw gateway booted
@@ -351,6 +476,10 @@ impl Default for Settings {
             chat: ChatSettings::default(),
             console: ConsoleSettings::default(),
             pool: PoolSettings::default(),
+            accounts: AccountsSettings::default(),
+            access: AccessSettings::default(),
+            billing: BillingSettings::default(),
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -611,6 +740,34 @@ mod tests {
         assert_eq!(s.kubernetes.egress, EgressPolicy::Internet);
         assert_eq!(s.kubernetes.agent_port, 9000);
         assert!(s.kubernetes.check_agent);
+    }
+
+    #[test]
+    fn access_billing_and_rate_limits_come_from_the_environment() {
+        let s = Settings::load(None, env(&[]), &[]).unwrap();
+        assert_eq!(s.access.gate, Gate::Open);
+        assert!(s.accounts.sign_up);
+        assert!(!s.billing.enabled());
+        assert_eq!(s.rate_limits.chat_per_min, 100);
+        assert_eq!(s.rate_limits.read_per_min, 1000);
+        let s = Settings::load(
+            None,
+            env(&[
+                ("OCAAS_ACCESS__GATE", "invite_or_subscription"),
+                ("OCAAS_ACCOUNTS__SIGN_UP", "false"),
+                ("OCAAS_BILLING__STRIPE_SECRET_KEY", "sk_test_x"),
+                ("OCAAS_BILLING__PRICE_ID", "price_1"),
+                ("OCAAS_BILLING__WEBHOOK_SECRET", "whsec_x"),
+                ("OCAAS_RATE_LIMITS__CHAT_PER_MIN", "7"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.access.gate, Gate::InviteOrSubscription);
+        assert!(!s.accounts.sign_up);
+        assert!(s.billing.enabled());
+        assert!(!format!("{:?}", s.billing).contains("sk_test_x"));
+        assert_eq!(s.rate_limits.chat_per_min, 7);
     }
 
     #[test]

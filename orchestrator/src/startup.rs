@@ -10,12 +10,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 
+use crate::auth::ratelimit::RateLimits;
 use crate::auth::{generate_key, key_from_secret};
 use crate::chat::ChatService;
 use crate::chat::model_proxy::{ModelRouter, Provider};
 use crate::crypto::Cipher;
 use crate::instances::InstanceManager;
-use crate::policy::QuotaPolicy;
+use crate::policy::AccessPolicy;
 use crate::runtime::Runtime;
 use crate::runtime::kubernetes::KubernetesRuntime;
 use crate::runtime::local::LocalRuntime;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub reconciled: AtomicBool,
     /// Recently authenticated API keys.
     pub keys: crate::auth::KeyCache,
+    /// Per-key rate limits.
+    pub rate_limits: Arc<RateLimits>,
+    /// Stripe, when billing is configured.
+    pub billing: Option<crate::billing::Billing>,
     /// Cancelled when shutdown begins: long-lived connections (websocket relays) end at
     /// once instead of holding the graceful stop open until its timeout.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -121,9 +126,17 @@ impl Application {
                 (Arc::new(k8s), description)
             }
         };
-        let policy = Arc::new(QuotaPolicy {
+        let policy = Arc::new(AccessPolicy {
+            gate: settings.access.gate,
             default_max: settings.limits.max_instances_per_account,
+            plan_default_max: settings
+                .billing
+                .plan_max_instances
+                .unwrap_or(settings.limits.max_instances_per_account),
         });
+        let rate_limits = Arc::new(RateLimits::new(&settings.rate_limits));
+        rate_limits.spawn_sweeper();
+        let billing = crate::billing::Billing::new(&settings.billing)?;
         let manager = InstanceManager::new(
             store.clone(),
             runtime,
@@ -148,6 +161,8 @@ impl Application {
             sandbox_description,
             reconciled: AtomicBool::new(false),
             keys: Default::default(),
+            rate_limits,
+            billing,
             shutdown: tokio_util::sync::CancellationToken::new(),
         });
 
@@ -174,6 +189,7 @@ impl Application {
             App::new()
                 // Innermost: sees the routes' own response bodies (held until sent in full).
                 .wrap(from_fn(crate::instances::activity::track_requests))
+                .wrap(from_fn(crate::auth::ratelimit::headers))
                 .wrap(metrics.clone())
                 .wrap(from_fn(telemetry::request_id))
                 .app_data(app_state.clone())
@@ -265,8 +281,9 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<O
             (k, Some(secret))
         }
     };
+    let all = crate::auth::Perms::all().to_stored();
     store
-        .insert_key(&owner, "bootstrap admin key", &key.prefix, &key.hash)
+        .insert_key(&owner, "bootstrap admin key", &key.prefix, &key.hash, &all)
         .await?;
     tracing::info!(account_id = %account.id, key_prefix = %key.prefix, "created the admin account");
     Ok(shown)

@@ -496,10 +496,28 @@ error_codes! {
     PathOutsideWorkspace => 400, "PATH_OUTSIDE_WORKSPACE";
     /// Missing, invalid or revoked API key.
     Unauthorized => 401, "UNAUTHORIZED";
-    /// The key lacks the permission this route needs.
+    /// A Stripe webhook whose `Stripe-Signature` does not verify (wrong, tampered or stale).
+    SignatureInvalid => 400, "SIGNATURE_INVALID";
+    /// The key lacks the permission this route needs, or the account is not an admin.
     Forbidden => 403, "FORBIDDEN";
-    /// The account may not create another instance (quota, subscription, invite code).
+    /// A signed-in page's unsafe request without the session's `X-CSRF-Token`, or a sign-in
+    /// from another site.
+    CsrfFailed => 403, "CSRF_FAILED";
+    /// The account owns as many instances as it may.
     QuotaExceeded => 403, "QUOTA_EXCEEDED";
+    /// No such invite code.
+    InviteInvalid => 403, "INVITE_INVALID";
+    /// The invite code has expired.
+    InviteExpired => 403, "INVITE_EXPIRED";
+    /// The invite code has been redeemed as often as it may be.
+    InviteExhausted => 403, "INVITE_EXHAUSTED";
+    /// Creating instances needs an active subscription (or, where the gate allows, an invite
+    /// code); `GET /api` says which gate is in force.
+    SubscriptionRequired => 403, "SUBSCRIPTION_REQUIRED";
+    /// This service does not take sign-ups; an operator creates accounts.
+    SignUpClosed => 403, "SIGN_UP_CLOSED";
+    /// Billing is not configured on this service.
+    BillingDisabled => 404, "BILLING_DISABLED";
     /// No such resource for this account.
     NotFound => 404, "NOT_FOUND";
     /// No such route.

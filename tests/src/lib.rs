@@ -437,6 +437,11 @@ impl Server {
             ("OCAAS_LOCAL__OPENCLAW_DIR".into(), String::new()),
             // No warm pool unless a test asks for one: its sandboxes run gateways too.
             ("OCAAS_POOL__SIZE".into(), "0".into()),
+            // Scenarios make many calls with one key: no rate limits unless a test sets them.
+            ("OCAAS_RATE_LIMITS__CHAT_PER_MIN".into(), "0".into()),
+            ("OCAAS_RATE_LIMITS__READ_PER_MIN".into(), "0".into()),
+            ("OCAAS_RATE_LIMITS__WRITE_PER_MIN".into(), "0".into()),
+            ("OCAAS_RATE_LIMITS__SIGN_IN_PER_MIN".into(), "0".into()),
         ];
         all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let port = free_port();

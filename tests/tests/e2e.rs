@@ -21,6 +21,7 @@
 //! | `bundle::the_served_client_drives_the_service` | (m) the agent bundle as served; its client runs the whole flow, chat included |
 //! | `docs::docs_in_a_browser`                 | (n) `/docs` offline in Chromium: every operation listed, try-it-out works |
 //! | `console::console_in_a_browser`           | (l) the web console in headless Chromium: sign-in, files, terminal, desktop |
+//! | `account::account_page_in_a_browser`      | the /account page in Chromium: sign up, invite, key with permissions, use, revoke |
 //!
 //! Needs: root (sandboxes are dropped to uid 10001), bubblewrap, and the workspace binaries
 //! built (`cargo build --workspace`; or point `OCAAS_BIN_DIR` at them). Set
@@ -73,3 +74,6 @@ mod docs;
 
 #[path = "e2e/console.rs"]
 mod console;
+
+#[path = "e2e/account.rs"]
+mod account;

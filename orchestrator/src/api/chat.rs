@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::openapi::{InstancePath, errors};
 use super::{Api, optional_json, parse_id};
-use crate::auth::Caller;
+use crate::auth::{Authed, Caller, perm};
 use crate::chat::views::{MessageView, SessionView, Usage};
 use crate::chat::{TurnEvent, TurnFailure};
 use crate::error::{ApiError, ApiResult};
@@ -215,7 +215,7 @@ async fn owned_session(
 )]
 async fn list_sessions(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = owned_instance(&state, &caller, &path).await?;
@@ -249,7 +249,7 @@ async fn list_sessions(
 )]
 async fn create_session(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -338,7 +338,7 @@ async fn begin_turn(
 )]
 async fn chat(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -425,7 +425,7 @@ fn sse_response() -> actix_web::HttpResponseBuilder {
 )]
 async fn chat_stream(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -508,10 +508,11 @@ async fn chat_stream(
 )]
 async fn messages(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
-    q: web::Query<MessagesQuery>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let q: MessagesQuery = super::query(&req)?;
     let id = owned_instance(&state, &caller, &path).await?;
     let session = owned_session(&state, &caller, id, q.session_id).await?;
     let limit = q.limit.unwrap_or(50);
@@ -587,11 +588,11 @@ async fn messages(
 )]
 async fn events(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Chat>,
     path: web::Path<String>,
-    q: web::Query<EventsQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let q: EventsQuery = super::query(&req)?;
     let id = owned_instance(&state, &caller, &path).await?;
     let session = owned_session(&state, &caller, id, q.session_id).await?;
     // Subscribe before reading the backlog, so nothing falls between the two.

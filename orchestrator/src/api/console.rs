@@ -13,6 +13,8 @@ use crate::startup::AppState;
 /// Pages, not API routes: outside the OpenAPI spec (see `api::routes`).
 pub fn configure(api: &mut Api<'_>) {
     api.page("/console", console_index);
+    api.page("/account", account_index);
+    api.page("/account/{tail:.*}", account_file);
     api.page("/console/{tail:.*}", console_file);
     api.page("/vendor/{tail:.*}", vendor_file);
 }
@@ -44,6 +46,22 @@ async fn console_file(
         tail.into_inner()
     };
     serve(&state, "console", &tail, false).await
+}
+
+async fn account_index(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    serve(&state, "account", "index.html", false).await
+}
+
+async fn account_file(
+    state: web::Data<AppState>,
+    tail: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let tail = if tail.is_empty() || tail.ends_with('/') {
+        format!("{tail}index.html")
+    } else {
+        tail.into_inner()
+    };
+    serve(&state, "account", &tail, false).await
 }
 
 async fn vendor_file(

@@ -15,12 +15,13 @@ use sandbox_agent::protocol::{
 
 use super::openapi::{Binary, InstancePath, errors};
 use super::{Api, parse_id};
-use crate::auth::Caller;
+use crate::auth::{Authed, Caller, perm};
 use crate::error::ApiResult;
 use crate::relay::relay;
 use crate::startup::AppState;
 
-/// (customer path suffix, method, agent route).
+/// (customer path suffix, method, agent route). `/terminal/exec` needs the `terminal`
+/// permission; the others `files`.
 pub const RELAYED: &[(&str, &str, &str)] = &[
     ("/files", "GET", routes::FILES),
     ("/files/read", "GET", routes::FILES_READ),
@@ -39,18 +40,34 @@ pub fn configure(api: &mut Api<'_>) {
             "GET" => Method::GET,
             _ => Method::POST,
         };
-        api.resource(&format!("/api/instances/{{id}}{suffix}"), |r| {
-            r.route(
-                method,
-                move |state: web::Data<AppState>,
-                      caller: Caller,
-                      path: web::Path<String>,
-                      req: HttpRequest,
-                      payload: web::Payload| {
-                    relayed(state, caller, path, req, payload, agent_route)
-                },
-            )
-        });
+        let path = format!("/api/instances/{{id}}{suffix}");
+        if agent_route == routes::EXEC {
+            api.resource(&path, |r| {
+                r.route(
+                    method,
+                    move |state: web::Data<AppState>,
+                          caller: Authed<perm::Terminal>,
+                          path: web::Path<String>,
+                          req: HttpRequest,
+                          payload: web::Payload| {
+                        relayed(state, caller.into_caller(), path, req, payload, agent_route)
+                    },
+                )
+            });
+        } else {
+            api.resource(&path, |r| {
+                r.route(
+                    method,
+                    move |state: web::Data<AppState>,
+                          caller: Authed<perm::Files>,
+                          path: web::Path<String>,
+                          req: HttpRequest,
+                          payload: web::Payload| {
+                        relayed(state, caller.into_caller(), path, req, payload, agent_route)
+                    },
+                )
+            });
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Instances (seed 001): list, create, inspect, delete, reboot, shutdown, start, status.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use sandbox_agent::protocol::{DesktopStatus, ErrorEnvelope, GatewayStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::openapi::{InstancePath, errors};
 use super::{Api, optional_json, parse_id, timestamp};
-use crate::auth::Caller;
+use crate::auth::{Authed, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::NewInstance;
@@ -139,7 +139,8 @@ pub struct UsageView {
 pub struct CreateInstanceRequest {
     /// A display name, 1 to 64 printable characters (default `instance-<hex>`).
     pub name: Option<String>,
-    /// An invite code to redeem when the account has no subscription.
+    /// An invite code to redeem for the account (under the `invite_or_subscription` gate, when
+    /// it has no subscription and holds no invite yet; ignored under `open`).
     pub invite_code: Option<String>,
     /// Standing instructions for the agent, written to `/workspace/AGENTS.md` (at most
     /// 100 000 characters).
@@ -269,9 +270,10 @@ fn check_provider(p: &ProviderRequest, allow_private: bool) -> ApiResult<()> {
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn list(
     state: web::Data<AppState>,
-    caller: Caller,
-    q: web::Query<ListQuery>,
+    caller: Authed<perm::InstancesRead>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let q: ListQuery = super::query(&req)?;
     let limit = q.limit.unwrap_or(LIST_DEFAULT);
     if !(1..=LIST_MAX).contains(&limit) {
         return Err(ApiError::validation(format!(
@@ -325,6 +327,10 @@ pub struct ListQuery {
 /// `201` at once with status `provisioning` and a `Location` header; poll
 /// `GET /api/instances/{id}/status` until `ready` (a few seconds). The OpenClaw gateway inside
 /// boots in about 15 s more; chat turns sent earlier wait for it.
+///
+/// Who may create depends on the gate `GET /api` names: under `invite_or_subscription` an
+/// `invite_code` is redeemed for the account (once; its later creates need no code). A full
+/// node is `503` and uses up no invite redemption.
 #[utoipa::path(
     post,
     path = "/api/instances",
@@ -337,7 +343,7 @@ pub struct ListQuery {
             headers(("Location" = String, description = "`/api/instances/{id}`")),
             example = json!({"id": "3f2b8c4e-1d6a-4f7b-9e2c-5a8d0b1c2e3f", "name": "docs-bot", "status": "provisioning", "status_reason": null, "sandbox_id": "sandy-6e1f0a2b9c4d", "desktop": false, "created_at": "2026-03-20T18:22:54.000Z", "updated_at": "2026-03-20T18:22:54.000Z"})),
         (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
-        (status = 403, description = "`QUOTA_EXCEEDED`: the account has as many instances as it may have.", body = ErrorEnvelope),
+        (status = 403, description = "No access (see `GET /api` → `access.gate`). `SUBSCRIPTION_REQUIRED`: the gate needs an active subscription (or, under `invite_or_subscription`, an invite code). `INVITE_INVALID`, `INVITE_EXPIRED`, `INVITE_EXHAUSTED`: the `invite_code` is unknown, expired or used up. `QUOTA_EXCEEDED`: the account has as many instances as it may have. `FORBIDDEN`: the key lacks `instances:write`.", body = ErrorEnvelope),
         (status = 422, description = "`VALIDATION_FAILED`: a bad `name`, `instructions` too long, a `provider` with a bad or private `base_url` or `model`, or an unknown field.", body = ErrorEnvelope),
         (status = 503, description = "`CAPACITY_EXHAUSTED`: the node runs as many instances as it can; retry after `retryAfter` seconds.", body = ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
@@ -346,7 +352,7 @@ pub struct ListQuery {
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let req: CreateInstanceRequest = optional_json(&body)?;
@@ -405,7 +411,7 @@ async fn create(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn get(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesRead>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -439,7 +445,7 @@ async fn get(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn patch(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -487,7 +493,7 @@ async fn patch(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn status(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesRead>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -546,7 +552,7 @@ async fn status(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn delete(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -574,7 +580,7 @@ async fn delete(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn reboot(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -602,7 +608,7 @@ async fn reboot(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn shutdown(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;
@@ -632,7 +638,7 @@ async fn shutdown(
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn start(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::InstancesWrite>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;

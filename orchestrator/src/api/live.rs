@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::openapi::{InstancePath, errors};
 use super::{Api, origin, parse_id, timestamp};
 use crate::agent_client;
-use crate::auth::{Caller, WsCaller, mint_ws_token};
+use crate::auth::{Authed, WsCaller, mint_ws_token, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::ws_relay::{self, with_query, without_token};
@@ -202,7 +202,7 @@ pub struct VncUrlView {
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn vnc_url(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Terminal>,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
@@ -252,7 +252,7 @@ pub struct WsTokenView {
 #[tracing::instrument(skip_all, fields(account = %caller.owner.id()))]
 async fn ws_token(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Authed<perm::Terminal>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path, "instance")?;

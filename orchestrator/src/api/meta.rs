@@ -43,6 +43,8 @@ pub struct ApiRoot {
     /// `sqlite` or `postgres`.
     pub database: &'static str,
     pub authentication: AuthenticationInfo,
+    pub access: AccessInfo,
+    pub rate_limits: RateLimitsInfo,
     pub limits: LimitsInfo,
     pub model: ModelInfo,
     pub features: FeaturesInfo,
@@ -69,8 +71,34 @@ pub struct RuntimeInfo {
 pub struct AuthenticationInfo {
     /// `Authorization: Bearer <api key>`.
     pub header: &'static str,
-    /// Where keys are managed: `/api/keys`.
+    /// Where keys are managed: `/api/keys` (or the `/account` page).
     pub keys: &'static str,
+}
+
+/// Who may create instances, and how accounts come to be: what a `403` on create means.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessInfo {
+    /// `open` (any account, within its quota), `invite_or_subscription` (an active
+    /// subscription or a redeemed invite code) or `subscription`. Admin accounts are never
+    /// gated; the per-account quota applies to all.
+    #[schema(example = "invite_or_subscription")]
+    pub gate: &'static str,
+    /// Anyone may sign up at `/account`; otherwise operators create accounts.
+    pub sign_up: bool,
+    /// Subscriptions can be bought (`POST /api/billing/checkout`).
+    pub billing: bool,
+    /// Where accounts sign in and manage keys, billing and invite codes: `/account`.
+    pub account_page: &'static str,
+    /// The permissions keys may hold.
+    pub permissions: Vec<&'static str>,
+}
+
+/// Calls a minute per key (`0` = unlimited); see the `X-RateLimit-*` headers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitsInfo {
+    pub chat_per_min: u32,
+    pub read_per_min: u32,
+    pub write_per_min: u32,
 }
 
 /// This node's limits.
@@ -149,6 +177,8 @@ pub struct DocumentationInfo {
                 "runtime": {"kind": "local", "sandbox": "bubblewrap (unprivileged uid, own PID/mount/network namespaces, no capabilities); limits: memory 2048 MiB, 512 pids"},
                 "database": "sqlite",
                 "authentication": {"header": "Authorization: Bearer <api key>", "keys": "/api/keys"},
+                "access": {"gate": "open", "sign_up": true, "billing": false, "account_page": "/account", "permissions": ["instances:read", "instances:write", "chat", "files", "terminal", "admin"]},
+                "rate_limits": {"chat_per_min": 100, "read_per_min": 1000, "write_per_min": 600},
                 "limits": {"max_running_instances": 12, "max_instances_per_account": 5, "exec_max_timeout_ms": 600000, "read_max_bytes": 10485760, "terminal_reattach_grace_s": 60, "terminal_scrollback_bytes": 65536, "terminals_per_instance": 32, "ws_token_ttl_s": 300, "idle_timeout_s": 900},
                 "model": {"provider": "configured", "byok": true},
                 "features": {"chat": true, "terminal_ws": true, "desktop": true, "console": "/console", "billing": false, "kubernetes": false},
@@ -172,6 +202,18 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
         authentication: AuthenticationInfo {
             header: "Authorization: Bearer <api key>",
             keys: "/api/keys",
+        },
+        access: AccessInfo {
+            gate: state.settings.access.gate.as_str(),
+            sign_up: state.settings.accounts.sign_up,
+            billing: state.billing.is_some(),
+            account_page: "/account",
+            permissions: crate::auth::Perms::all().names(),
+        },
+        rate_limits: RateLimitsInfo {
+            chat_per_min: state.settings.rate_limits.chat_per_min,
+            read_per_min: state.settings.rate_limits.read_per_min,
+            write_per_min: state.settings.rate_limits.write_per_min,
         },
         limits: LimitsInfo {
             max_running_instances: state.settings.limits.max_running_instances,
@@ -197,7 +239,7 @@ async fn api_root(state: web::Data<AppState>) -> HttpResponse {
             terminal_ws: true,
             desktop: desktop_available(),
             console: "/console",
-            billing: false,
+            billing: state.billing.is_some(),
             kubernetes: state.manager.runtime().kind() == "kubernetes",
         },
         warm_pool: state.manager.pool_stats(),

@@ -3,15 +3,18 @@
 //! descriptions into the spec.
 
 pub mod accounts;
+pub mod billing;
 pub mod bundle;
 pub mod chat;
 pub mod console;
 pub mod files;
 pub mod instances;
+pub mod invites;
 pub mod live;
 pub mod meta;
 pub mod openapi;
 pub mod routes;
+pub mod session;
 
 use actix_web::web;
 
@@ -20,7 +23,9 @@ pub use routes::{Api, Kind, Registered};
 /// Mount every route. The one list of modules: [`configure`] and [`routes()`] both use it.
 fn mount(api: &mut Api<'_>) {
     meta::configure(api);
+    session::configure(api);
     accounts::configure(api);
+    billing::configure(api);
     instances::configure(api);
     chat::configure(api);
     files::configure(api);
@@ -74,6 +79,34 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| sandbox_agent::http::serde_json_error(&e).into())
+}
+
+/// Parse a required JSON body, with errors in the envelope. Handlers take the body as
+/// `web::Bytes` and parse it themselves, so that a bad body never answers before the key is
+/// checked (actix resolves a handler's extractors together and returns the first error).
+pub fn required_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, crate::error::ApiError> {
+    serde_json::from_slice(body).map_err(|e| sandbox_agent::http::serde_json_error(&e).into())
+}
+
+/// Parse the query string, as `web::Query` would (`400 BAD_REQUEST`), inside the handler: for
+/// the same reason as [`required_json`].
+pub fn query<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+) -> Result<T, crate::error::ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| {
+            let reason = match &e {
+                actix_web::error::QueryPayloadError::Deserialize(d) => d.to_string(),
+                other => other.to_string(),
+            };
+            crate::error::ApiError::new(
+                crate::error::ErrorCode::BadRequest,
+                format!("invalid query string: {reason}"),
+            )
+        })
 }
 
 /// Parse an id from the path; a malformed id cannot name anything, so it is `404`.

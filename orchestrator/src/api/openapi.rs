@@ -63,7 +63,12 @@ pub struct Binary(#[allow(dead_code)] Vec<u8>);
 pub mod errors {
     pub const INVALID_JSON: &str = "`INVALID_JSON`: the body is not valid JSON.";
     pub const BAD_QUERY: &str = "`BAD_REQUEST`: a malformed query parameter (e.g. not a UUID).";
-    pub const NOT_ADMIN: &str = "`FORBIDDEN`: the key's account is not an admin.";
+    pub const NOT_ADMIN: &str =
+        "`FORBIDDEN`: the key lacks the `admin` permission, or its account is not an admin.";
+    pub const NEEDS_ADMIN_PERM: &str = "`FORBIDDEN`: the key lacks the `admin` permission. `CSRF_FAILED`: a signed-in page's unsafe request without its `X-CSRF-Token`.";
+    pub const RATE_429: &str =
+        "`RATE_LIMITED`: too many attempts from this address; retry after `retryAfter` seconds.";
+    pub const BILLING_404: &str = "`BILLING_DISABLED`: billing is not configured on this service.";
     pub const NO_INSTANCE: &str = "`NOT_FOUND`: no such instance for this account.";
     pub const NO_INSTANCE_OR_SESSION: &str =
         "`NOT_FOUND`: no such instance, or no such chat session in it.";
@@ -89,10 +94,24 @@ Every customer gets their own managed [OpenClaw](https://openclaw.ai) agent in a
 sandbox: a workspace, command execution, files, chat, terminals and a desktop, driven by this \
 REST API.
 
-**Authentication.** Every route except `/api`, `/healthz`, `/readyz`, `/metrics` and this spec \
-takes an API key: `Authorization: Bearer ocaas_...` (here: *Authorize*, scheme `bearer`). The \
-first admin key is printed when the service starts; more come from `POST /api/keys`. \
-Websockets also accept `?token=` from `vnc-url` or `ws-token` (scheme `wsToken`).
+**Authentication.** Every route except `/api`, `/healthz`, `/readyz`, `/metrics`, this spec, \
+sign-up/sign-in and Stripe's webhook takes an API key: `Authorization: Bearer ocaas_...` (here: \
+*Authorize*, scheme `bearer`). Keys are created on the `/account` page or with \
+`POST /api/keys`; the first admin key is printed when the service starts. Websockets also \
+accept `?token=` from `vnc-url` or `ws-token` (scheme `wsToken`).
+
+**Permissions.** Each key holds some of `instances:read`, `instances:write`, `chat`, `files`, \
+`terminal` and `admin`; a route the key lacks the permission for is `403 FORBIDDEN`.
+
+**Who may create instances** is the gate `GET /api` names (`access.gate`): `open` (the \
+account's quota decides), `invite_or_subscription` or `subscription`. Refusals are `403` with \
+`SUBSCRIPTION_REQUIRED`, `INVITE_INVALID`, `INVITE_EXPIRED`, `INVITE_EXHAUSTED` or \
+`QUOTA_EXCEEDED`; a full node is `503 CAPACITY_EXHAUSTED`.
+
+**Rate limits** are per key: by default 100 calls a minute to chat routes, 1000 to other reads \
+and 600 to other writes. Every authenticated response carries `X-RateLimit-Limit`, \
+`X-RateLimit-Remaining` and `X-RateLimit-Reset`; beyond the limit, `429 RATE_LIMITED` with \
+`retryAfter` and `Retry-After`.
 
 **Errors** all have one shape, `{\"error\":{\"code\",\"message\",\"retryAfter\"?}}` \
 (`ErrorEnvelope`); the code decides the HTTP status (see `ErrorBody.code` for the catalogue). \
@@ -120,13 +139,22 @@ Every response carries `x-request-id`; the service's logs carry it too.";
         super::meta::metrics,
         openapi_json,
         openapi_yaml,
+        super::session::sign_up,
+        super::session::sign_in,
+        super::session::sign_out,
+        super::session::current_session,
         super::accounts::get_account,
+        super::accounts::redeem_invite,
         super::accounts::list_keys,
         super::accounts::create_key,
         super::accounts::revoke_key,
         super::accounts::admin_list_accounts,
         super::accounts::admin_create_account,
         super::accounts::admin_create_key,
+        super::invites::admin_list_invites,
+        super::invites::admin_create_invite,
+        super::billing::checkout,
+        super::billing::webhook,
         super::instances::list,
         super::instances::create,
         super::instances::get,
@@ -171,9 +199,11 @@ Every response carries `x-request-id`; the service's logs carry it too.";
     modifiers(&Shared),
     tags(
         (name = "meta", description = "What the service is, probes and metrics, and this spec. Open: no key."),
-        (name = "accounts", description = "The account an API key belongs to."),
-        (name = "keys", description = "API keys: list, create (shown once), revoke."),
-        (name = "admin", description = "Accounts and their keys, for admins."),
+        (name = "session", description = "Signing in on the `/account` page: a cookie session with a CSRF token. The API itself takes keys."),
+        (name = "accounts", description = "The account an API key belongs to, and redeeming invite codes."),
+        (name = "keys", description = "API keys: list, create with permissions (shown once), revoke. Needs a key with `admin`, or the signed-in `/account` page."),
+        (name = "billing", description = "Stripe subscriptions: checkout, and Stripe's webhook."),
+        (name = "admin", description = "Accounts, their keys and invite codes, for admins."),
         (name = "instances", description = "Instances: one OpenClaw agent in its own sandbox each, with a lifecycle and a status history."),
         (name = "files", description = "The instance's `/workspace`, relayed to its sandbox."),
         (name = "exec", description = "One-shot commands in the sandbox."),
@@ -201,6 +231,16 @@ impl Modify for Shared {
                     ))
                     .build(),
             )),
+        );
+        components.security_schemes.insert(
+            "session".into(),
+            RefOr::T(SecurityScheme::ApiKey(ApiKey::Cookie(
+                ApiKeyValue::with_description(
+                    "ocaas_session",
+                    "The `/account` page's session cookie (from `POST /api/auth/sign-in`); \
+                     unsafe requests also send the session's `X-CSRF-Token`.",
+                ),
+            ))),
         );
         components.security_schemes.insert(
             "wsToken".into(),
@@ -242,6 +282,18 @@ const SHARED_RESPONSES: &[(&str, ErrorCode, &str)] = &[
         "Unauthorized",
         ErrorCode::Unauthorized,
         "`UNAUTHORIZED`: no, an invalid or a revoked API key (or websocket token).",
+    ),
+    (
+        "Forbidden",
+        ErrorCode::Forbidden,
+        "`FORBIDDEN`: the key lacks the permission this route needs.",
+    ),
+    (
+        "RateLimited",
+        ErrorCode::RateLimited,
+        "`RATE_LIMITED`: this key used up its calls for now (per minute: 100 for chat routes, \
+         1000 for other reads, 600 for other writes, by default); retry after `retryAfter` \
+         seconds (also the `Retry-After` header).",
     ),
     (
         "Internal",
@@ -292,6 +344,14 @@ pub fn complete(spec: &mut Spec) -> Vec<String> {
                     .any(|r| serde_json::to_value(r).is_ok_and(|v| v != serde_json::json!({})))
             });
             if keyed {
+                // A route's own 403 (quota, invite...) is also where a key without the
+                // permission lands.
+                if let Some(RefOr::T(own)) = op.responses.responses.get_mut("403")
+                    && !own.description.contains("`FORBIDDEN`")
+                {
+                    own.description
+                        .push_str(" `FORBIDDEN`: the key lacks the permission this route needs.");
+                }
                 for (name, code, _) in SHARED_RESPONSES {
                     op.responses
                         .responses
@@ -299,6 +359,11 @@ pub fn complete(spec: &mut Spec) -> Vec<String> {
                         .or_insert_with(|| {
                             RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
                         });
+                }
+                for response in op.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        add_rate_headers(response);
+                    }
                 }
             }
             for (status, response) in op.responses.responses.iter_mut() {
@@ -369,7 +434,7 @@ fn codes_in(text: &str) -> Result<Vec<ErrorCode>, String> {
 }
 
 fn error_response(description: &str) -> Response {
-    ResponseBuilder::new()
+    let mut response = ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
@@ -377,7 +442,51 @@ fn error_response(description: &str) -> Response {
                 .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
                 .build(),
         )
+        .build();
+    if description.contains("`RATE_LIMITED`") {
+        response.headers.insert(
+            "Retry-After".into(),
+            RefOr::T(
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(integer_schema()))
+                    .description(Some("Seconds to wait before retrying."))
+                    .build(),
+            ),
+        );
+        add_rate_headers(&mut response);
+    }
+    response
+}
+
+fn integer_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .minimum(Some(0))
         .build()
+}
+
+/// The per-key rate-limit headers every authenticated response carries (seed 003).
+fn add_rate_headers(response: &mut Response) {
+    for (name, description) in [
+        (
+            "X-RateLimit-Limit",
+            "Calls a minute this key may make to this kind of route.",
+        ),
+        ("X-RateLimit-Remaining", "Calls left now."),
+        (
+            "X-RateLimit-Reset",
+            "Unix time (seconds) at which the key's allowance is full again.",
+        ),
+    ] {
+        response.headers.entry(name.into()).or_insert_with(|| {
+            RefOr::T(
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(integer_schema()))
+                    .description(Some(description))
+                    .build(),
+            )
+        });
+    }
 }
 
 /// The example envelope of each code (a reference to `#/components/examples/<CODE>`) in the

@@ -63,7 +63,13 @@ async fn ten_thousand_sleeping_instances_cost_rows_and_directories_only() {
     let owner = Owner::from_authenticated(account.id);
     let key = auth::generate_key();
     store
-        .insert_key(&owner, "density", &key.prefix, &key.hash)
+        .insert_key(
+            &owner,
+            "density",
+            &key.prefix,
+            &key.hash,
+            &auth::Perms::all().to_stored(),
+        )
         .await
         .unwrap();
     let ids = store

@@ -373,14 +373,18 @@ impl InstanceManager {
     ) -> ApiResult<instance::Model> {
         let model = {
             let _admission = self.admission.lock().await;
-            self.policy
-                .admit(&CreateRequestContext {
-                    caller,
-                    invite_code,
-                    store: &self.store,
-                })
-                .await?;
+            let ctx = CreateRequestContext {
+                caller,
+                invite_code,
+                store: &self.store,
+            };
+            let admission = self.policy.admit(&ctx).await?;
+            // Capacity before the policy commits: a `503` never uses up an invite redemption.
             let launch = self.admit_launch().await?;
+            if let Err(e) = self.policy.commit(&ctx, admission).await {
+                self.release(launch);
+                return Err(e);
+            }
             if new.name.is_empty() {
                 new.name = format!("instance-{}", &launch.sandbox_id["sandy-".len()..]);
             }

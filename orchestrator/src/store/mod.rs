@@ -4,6 +4,7 @@
 //! authentication extractor can make, so a cross-tenant read cannot be written by accident.
 //! Queries that span owners (the reconciler, capacity) are named `*_all_owners`.
 
+pub mod access;
 pub mod chat;
 pub mod entities;
 
@@ -108,6 +109,13 @@ impl Store {
             is_admin: Set(is_admin),
             max_instances: Set(max_instances),
             created_at: Set(Utc::now()),
+            password_hash: Set(None),
+            invite_id: Set(None),
+            stripe_customer_id: Set(None),
+            subscription_id: Set(None),
+            subscription_status: Set(None),
+            subscription_max_instances: Set(None),
+            subscription_event_at: Set(None),
         }
         .insert(&self.db)
         .await
@@ -138,6 +146,7 @@ impl Store {
         name: &str,
         prefix: &str,
         key_hash: &str,
+        permissions: &str,
     ) -> Result<api_key::Model, DbErr> {
         api_key::ActiveModel {
             id: Set(Uuid::new_v4()),
@@ -148,6 +157,7 @@ impl Store {
             created_at: Set(Utc::now()),
             last_used_at: Set(None),
             revoked_at: Set(None),
+            permissions: Set(permissions.to_owned()),
         }
         .insert(&self.db)
         .await

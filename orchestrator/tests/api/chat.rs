@@ -258,9 +258,9 @@ async fn chat_with_the_real_openclaw_gateway() {
     // Read until the reply's final (complete) change arrived: earlier changes of the same
     // message (streaming) carry smaller ids, and a resume after the last one must not repeat it.
     let reply_complete = |text: &str| {
-        sse_events(text).iter().any(|(_, v, _)| {
-            v["content"] == "You said: live one" && v["status"] == "complete"
-        })
+        sse_events(text)
+            .iter()
+            .any(|(_, v, _)| v["content"] == "You said: live one" && v["status"] == "complete")
     };
     while !reply_complete(&seen) {
         assert!(Instant::now() < deadline, "events so far: {seen}");

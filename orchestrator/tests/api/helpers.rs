@@ -35,6 +35,13 @@ pub fn test_settings() -> (Settings, tempfile::TempDir) {
         ..Settings::default()
     };
     s.local.keep_sandboxes_on_shutdown = false;
+    // Tests make many calls with one key: no rate limits unless a test is about them.
+    s.rate_limits = orchestrator::settings::RateLimitSettings {
+        chat_per_min: 0,
+        read_per_min: 0,
+        write_per_min: 0,
+        sign_in_per_min: 0,
+    };
     // No OpenClaw gateway unless a test asks for one: each needs ~1 GB and ~20 s to boot.
     s.local.openclaw_dir = None;
     // No warm pool unless a test asks for one (its sandboxes run gateways too).

@@ -88,7 +88,8 @@ function renderSignIn(message) {
   h('label.field', h('span.field-label', 'API key'), h('div.input-group', input, reveal)),
   err,
   submit,
-  h('p.muted.small', 'No key yet? The service prints an admin key on its first start; more keys are created under Account.'));
+  h('p.muted.small', 'No key yet? ', h('a#to-account', { href: '/account' }, 'Sign up or sign in on your account page'),
+    ' to create one (the service also prints an admin key on its first start).'));
   mount(app, h('div.signin', form));
   setTimeout(() => input.focus(), 0);
 }
@@ -121,7 +122,9 @@ function renderShell() {
   mount(app,
     h('header.topbar',
       h('a.brand', { href: '#/instances' }, icon('logo', 24), h('span.brand-name', 'OpenClaw'), h('span.brand-sub', 'Console')),
-      h('nav.nav', navLinks.instances, navLinks.account),
+      h('nav.nav', navLinks.instances, navLinks.account,
+        h('a.nav-link#to-account-page', { href: '/account', title: 'Sign-in, keys with permissions, subscription, invite codes' },
+          icon('key'), h('span', 'Billing & keys'))),
       h('div.spacer'),
       themeBtn,
       h('div.account-chip#account-chip', { title: a.email || a.name },

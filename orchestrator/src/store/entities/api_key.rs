@@ -14,6 +14,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// Comma-separated permissions (`instances:read,chat,...`).
+    pub permissions: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,9 +4,16 @@
 //! (a fast hash is right here: the key carries ~238 bits of entropy, so there is nothing to
 //! brute-force). The first 14 characters are kept visibly as the key's prefix.
 
+pub mod password;
+pub mod perm;
+pub mod ratelimit;
+pub mod session;
+
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chrono::Utc;
 use rand::Rng;
@@ -16,6 +23,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::Owner;
 use crate::store::entities::account;
+use perm::RateClass;
+pub use perm::{Perm, Permission, Perms};
 
 const KEY_PREFIX: &str = "ocaas_";
 const KEY_RANDOM_LEN: usize = 40;
@@ -31,11 +40,7 @@ pub struct NewKey {
 
 /// Mint a random key.
 pub fn generate_key() -> NewKey {
-    let mut rng = rand::rng();
-    let random: String = (0..KEY_RANDOM_LEN)
-        .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
-        .collect();
-    key_from_secret(&format!("{KEY_PREFIX}{random}"))
+    key_from_secret(&format!("{KEY_PREFIX}{}", random_token(KEY_RANDOM_LEN)))
 }
 
 /// The stored form of a given key (the bootstrap key may be any string).
@@ -62,16 +67,34 @@ pub fn hash_key(secret: &str) -> String {
         .collect()
 }
 
-/// An authenticated request: the key's account.
+/// How a request was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An API key (its id).
+    Key(uuid::Uuid),
+    /// The `/account` page's session cookie (the session's id).
+    Session(uuid::Uuid),
+}
+
+/// An authenticated request: its account, and what it may do.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub owner: Owner,
     pub account: account::Model,
+    /// The key's permissions (a session has all of them).
+    pub perms: Perms,
+    pub via: Via,
 }
 
-/// An authenticated request from an admin account.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
+impl Caller {
+    /// The rate-limit bucket owner: the key, or the session.
+    fn rate_key(&self) -> String {
+        match self.via {
+            Via::Key(id) => format!("k{id}"),
+            Via::Session(id) => format!("s{id}"),
+        }
+    }
+}
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get("authorization")?.to_str().ok()?;
@@ -82,13 +105,19 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// Random letters and digits.
+pub fn random_token(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
+        .collect()
+}
+
 /// Recently authenticated keys, so a busy client does not cost a database lookup per call.
 /// Entries live [`KeyCache::TTL`]; revoking a key on this node drops its entry at once.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<String, (Caller, uuid::Uuid, std::time::Instant)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant)>>,
 }
 
 impl KeyCache {
@@ -97,16 +126,16 @@ impl KeyCache {
 
     fn get(&self, hash: &str) -> Option<Caller> {
         let entries = self.entries.lock().expect("key cache");
-        let (caller, _, at) = entries.get(hash)?;
+        let (caller, at) = entries.get(hash)?;
         (at.elapsed() < Self::TTL).then(|| caller.clone())
     }
 
-    fn put(&self, hash: String, caller: Caller, key_id: uuid::Uuid) {
+    fn put(&self, hash: String, caller: Caller) {
         let mut entries = self.entries.lock().expect("key cache");
         if entries.len() >= Self::MAX {
             entries.clear();
         }
-        entries.insert(hash, (caller, key_id, std::time::Instant::now()));
+        entries.insert(hash, (caller, std::time::Instant::now()));
     }
 
     /// Forget a key (it was revoked).
@@ -114,22 +143,19 @@ impl KeyCache {
         self.entries
             .lock()
             .expect("key cache")
-            .retain(|_, (_, id, _)| *id != key_id);
+            .retain(|_, (caller, _)| caller.via != Via::Key(key_id));
     }
 }
 
-async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
-    let Some(secret) = bearer(&req) else {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "missing API key: send `Authorization: Bearer <key>`",
-        ));
-    };
-    let hash = hash_key(&secret);
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))
+}
+
+/// The caller of a bearer key, or `401`.
+async fn authenticate_key(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    let hash = hash_key(secret);
     if let Some(caller) = state.keys.get(&hash) {
         return Ok(caller);
     }
@@ -154,35 +180,90 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let caller = Caller {
         owner: Owner::from_authenticated(account.id),
         account,
+        perms: Perms::from_stored(&key.permissions),
+        via: Via::Key(key.id),
     };
-    state.keys.put(hash, caller.clone(), key.id);
+    state.keys.put(hash, caller.clone());
     Ok(caller)
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+/// Authenticate for a route that demands `P`: a bearer key (or, where `P` allows, the session
+/// cookie with its CSRF token), then the permission (`403`), then the rate limit (`429`).
+async fn authorize<P: Permission>(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = app_state(req)?;
+    let caller = if let Some(secret) = bearer(req) {
+        authenticate_key(&state, &secret).await?
+    } else if req.headers().contains_key("authorization") {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "unsupported Authorization scheme: send `Authorization: Bearer <key>`",
+        ));
+    } else if P::SESSION
+        && let Some((s, caller)) = session::current(&state, req).await?
+    {
+        session::check_csrf(req, &s)?;
+        caller
+    } else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing API key: send `Authorization: Bearer <key>`",
+        ));
+    };
+    if let Some(needed) = P::NEEDS
+        && !caller.perms.contains(needed)
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("this key lacks the `{needed}` permission this route needs"),
+        ));
+    }
+    if P::ADMIN_ACCOUNT && !caller.account.is_admin {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this route needs an admin account",
+        ));
+    }
+    let class = P::CLASS.unwrap_or(if matches!(*req.method(), Method::GET | Method::HEAD) {
+        RateClass::Read
+    } else {
+        RateClass::Write
+    });
+    state.rate_limits.enforce(req, class, &caller.rate_key())?;
+    Ok(caller)
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(authenticate(req.clone()))
+/// An authenticated caller allowed what `P` demands (see [`perm`]). A handler taking one
+/// cannot run for a caller without it.
+#[derive(Debug, Clone)]
+pub struct Authed<P: Permission> {
+    caller: Caller,
+    _needs: PhantomData<fn() -> P>,
+}
+
+impl<P: Permission> Authed<P> {
+    pub fn into_caller(self) -> Caller {
+        self.caller
     }
 }
 
-impl FromRequest for Admin {
+impl<P: Permission> std::ops::Deref for Authed<P> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<P: Permission> FromRequest for Authed<P> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let caller = authenticate(req).await?;
-            if !caller.account.is_admin {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "this route needs an admin account",
-                ));
-            }
-            Ok(Admin(caller))
+            Ok(Authed {
+                caller: authorize::<P>(&req).await?,
+                _needs: PhantomData,
+            })
         })
     }
 }
@@ -222,8 +303,9 @@ fn open_ws_token(state: &AppState, token: &str) -> Option<(uuid::Uuid, uuid::Uui
     (Utc::now().timestamp() < expires).then_some((instance, account))
 }
 
-/// The caller of a websocket route: an API key (`Authorization: Bearer`, any of the account's
-/// instances) or a websocket token (`?token=` from `vnc-url`, its instance only).
+/// The caller of a websocket route: an API key with the `terminal` permission
+/// (`Authorization: Bearer`, any of the account's instances) or a websocket token (`?token=`
+/// from `vnc-url` or `ws-token`, which only `terminal` keys can mint; its instance only).
 #[derive(Debug, Clone)]
 pub struct WsCaller {
     pub owner: Owner,
@@ -258,7 +340,7 @@ impl FromRequest for WsCaller {
         let req = req.clone();
         Box::pin(async move {
             if req.headers().contains_key("authorization") {
-                let caller = authenticate(req).await?;
+                let caller = authorize::<perm::Terminal>(&req).await?;
                 return Ok(WsCaller {
                     owner: caller.owner,
                     only: None,
@@ -274,10 +356,7 @@ impl FromRequest for WsCaller {
                      from GET /api/instances/{id}/vnc-url",
                 ));
             };
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
+            let state = app_state(&req)?;
             let (instance, account) = open_ws_token(&state, &token).ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::Unauthorized,
