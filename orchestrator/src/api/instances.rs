@@ -264,6 +264,7 @@ fn check_provider(p: &ProviderRequest, allow_private: bool) -> ApiResult<()> {
     responses(
         (status = 200, description = "The account's instances (one page).", body = [InstanceView],
             headers(("Link" = String, description = "`</api/instances?limit=100&after=<id>>; rel=\"next\"` when more instances follow."))),
+        (status = 400, description = errors::BAD_QUERY, body = ErrorEnvelope),
         (status = 422, description = "`VALIDATION_FAILED`: `limit` out of range, or `after` is not one of this account's instances.", body = ErrorEnvelope),
     ),
 )]

@@ -69,7 +69,7 @@ pub struct SignInRequest {
 /// unsafe request the page makes. The session itself is the `ocaas_session` cookie.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"account": {"id": "0f8e4c1a-5b7d-4e2f-9a6b-3c1d2e4f5a6b", "name": "alice", "email": "alice@example.com", "is_admin": false, "max_instances": null, "created_at": "2026-03-20T18:22:54.000Z", "subscription": null, "has_invite": false}, "csrf_token": "q2X9vLm4Tz8Kp1Rw6Yb3Nc7Jd5Hf0Gs2"}))]
-pub struct SessionView {
+pub struct SignedInView {
     pub account: AccountView,
     pub csrf_token: String,
 }
@@ -95,7 +95,7 @@ async fn signed_in(
             set_cookie(req, &started.token, started.max_age_s),
         ))
         .insert_header(("cache-control", "no-store"))
-        .json(SessionView {
+        .json(SignedInView {
             account: account.into(),
             csrf_token: started.csrf_token,
         }))
@@ -112,7 +112,7 @@ async fn signed_in(
     tag = "session",
     request_body = SignUpRequest,
     responses(
-        (status = 201, description = "Signed up and in; the cookie is set.", body = SessionView,
+        (status = 201, description = "Signed up and in; the cookie is set.", body = SignedInView,
             headers(("Set-Cookie" = String, description = "`ocaas_session=...; HttpOnly; SameSite=Lax`"))),
         (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
         (status = 403, description = "`SIGN_UP_CLOSED`: sign-up is turned off here. `CSRF_FAILED`: the request came from another site.", body = ErrorEnvelope),
@@ -182,7 +182,7 @@ async fn sign_up(
     tag = "session",
     request_body = SignInRequest,
     responses(
-        (status = 200, description = "Signed in; the cookie is set.", body = SessionView,
+        (status = 200, description = "Signed in; the cookie is set.", body = SignedInView,
             headers(("Set-Cookie" = String, description = "`ocaas_session=...; HttpOnly; SameSite=Lax`"))),
         (status = 400, description = errors::INVALID_JSON, body = ErrorEnvelope),
         (status = 401, description = "`UNAUTHORIZED`: wrong email or password.", body = ErrorEnvelope),
@@ -261,7 +261,7 @@ async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<Htt
     tag = "session",
     security(("session" = [])),
     responses(
-        (status = 200, description = "Signed in.", body = SessionView),
+        (status = 200, description = "Signed in.", body = SignedInView),
     ),
 )]
 async fn current_session(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
@@ -270,7 +270,7 @@ async fn current_session(state: web::Data<AppState>, req: HttpRequest) -> ApiRes
     };
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(SessionView {
+        .json(SignedInView {
             account: caller.account.into(),
             csrf_token: s.csrf_token,
         }))
