@@ -671,7 +671,7 @@ const COMMANDS = {
     run: async (c, a) => {
       const r = await c.chat(a.id, await messageArg(a), { sessionId: a.opts.session });
       if (a.json) return out(a, r);
-      note(`session: ${r.session_id}`);
+      if (!a.opts.session) note(`session: ${r.session_id}`);
       const text = r.assistant_message.content;
       process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     },
@@ -688,7 +688,7 @@ const COMMANDS = {
         if (a.json) {
           console.log(JSON.stringify(ev));
         } else if (ev.event === "status") {
-          if (ev.data?.session_id) note(`session: ${ev.data.session_id}`);
+          if (ev.data?.session_id && !a.opts.session) note(`session: ${ev.data.session_id}`);
           note(`[${ev.data?.state}] ${ev.data?.detail ?? ""}`);
         } else if (ev.event === "message" && ev.data?.type === "delta") {
           process.stdout.write(ev.data.content);

@@ -400,6 +400,9 @@ fn sse_response() -> actix_web::HttpResponseBuilder {
 /// | `message` | `StreamMessage`: `{"type":"delta","content"}` or `{"type":"message","message":MessageView}` | the persisted user message, then reply pieces, then the persisted assistant message |
 /// | `system_notification` | `StreamNotice` `{"kind","message"}` | `history_restored` before the reply (the agent was given the session's history again); before a failed `complete`: `model_error`, `gateway_unavailable`, `timeout`, `turn_failed` |
 /// | `complete` | `StreamComplete`: `{"message_id","usage","duration_ms"}` or `{"error":{"code","message"}}` | last; the stream then ends |
+///
+/// A `: keepalive` comment comes every 15 s while there is nothing else to send (a turn that
+/// waits for a cold agent to boot).
 #[utoipa::path(
     post,
     path = "/api/instances/{id}/chat/stream",
@@ -440,7 +443,15 @@ async fn chat_stream(
         None,
     )]);
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
+        // A comment every 15 s while nothing happens (a cold boot takes longer), so that
+        // proxies and clients with an idle timeout keep the stream open.
+        let ev = match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+            Err(_) => {
+                let frame = Bytes::from_static(b": keepalive\n\n");
+                return Some((Ok::<_, std::convert::Infallible>(frame), rx));
+            }
+            Ok(ev) => ev?,
+        };
         let frame = match ev {
             TurnEvent::Status { state, detail } => sse(
                 "status",

@@ -273,15 +273,37 @@ async fn relay(
         .endpoint(owner, instance_id)
         .await
         .map_err(|e| (e.code, e.message))?;
-    let gateway = agent_client::gateway_status(&endpoint).await;
+    let mut gateway = agent_client::gateway_status(&endpoint).await;
     if let Some(gw) = &gateway {
-        match gw.state {
-            GatewayState::Booting => status(
-                "booting",
-                "the agent is booting (a first boot takes about 20 s)",
-            ),
-            GatewayState::Crashed => status("booting", "the agent is restarting"),
-            _ => {}
+        let booting = match gw.state {
+            GatewayState::Booting => {
+                status(
+                    "booting",
+                    "the agent is booting (a first boot takes about 20 s)",
+                );
+                true
+            }
+            GatewayState::Crashed => {
+                status("booting", "the agent is restarting");
+                true
+            }
+            _ => false,
+        };
+        // Wait for the boot here, so that `thinking` means the agent has the turn. (The
+        // sandbox-agent would hold the request as long; it just could not say when it is done.)
+        if booting {
+            let deadline =
+                tokio::time::Instant::now() + Duration::from_secs(svc.settings.gateway_wait_s);
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                gateway = agent_client::gateway_status(&endpoint).await;
+                if !matches!(
+                    gateway.as_ref().map(|g| &g.state),
+                    Some(GatewayState::Booting | GatewayState::Crashed)
+                ) {
+                    break;
+                }
+            }
         }
     }
     // A gateway whose session store has not seen this conversation (a warm-pool sandbox, a
