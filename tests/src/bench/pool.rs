@@ -64,14 +64,14 @@ pub async fn pool_bench(samples: usize) -> anyhow::Result<()> {
         eprintln!("pool bench: sample {}/{samples}", i + 1);
         // Creates: warm (from the pool), then cold (the pool is empty until it refills).
         wait_pool(&s).await?;
-        let w = create_and_chat(&s, &client, &k, "warm pool", &mut warm).await?;
+        let w = create_and_chat(&s, &client, &k, "from the pool", &mut warm).await?;
         let c = create_and_chat(&s, &client, &k, "cold start", &mut cold).await?;
         // Wakes by exec, then by chat: each instance naps (idle 2 s) before each.
         for wake in [wake_exec as WakeFn, wake_chat as WakeFn] {
             wait_status(&s, &k, &w, "sleeping").await?;
             wait_status(&s, &k, &c, "sleeping").await?;
             wait_pool(&s).await?;
-            let (samples, how) = (&mut warm, "warm pool");
+            let (samples, how) = (&mut warm, "from the pool");
             wake(&s, &client, &k, &w, how, samples).await?;
             let (samples, how) = (&mut cold, "cold start");
             wake(&s, &client, &k, &c, how, samples).await?;

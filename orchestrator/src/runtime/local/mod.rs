@@ -595,6 +595,8 @@ impl Runtime for LocalRuntime {
         self.write_meta(&meta).map_err(io)?;
         self.serve_model_socket(sandbox_id, ModelCaller::Instance(instance_id))
             .map_err(io)?;
+        let pool_root = self.data_dir.join("pool");
+        tokio::task::spawn_blocking(move || pool::sweep_replaced(&pool_root));
         if !self.alive(&meta) {
             return Err(RuntimeError::StartFailed(
                 "the pooled sandbox exited while it was handed over".into(),

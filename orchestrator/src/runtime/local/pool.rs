@@ -11,9 +11,9 @@
 //!    entry of the instance's home (`state/home`) into the scratch home — renames on one
 //!    filesystem, so the cost is per top-level entry, not per byte;
 //! 3. renames the scratch `workspace` and `state` to the instance's paths (the sandbox keeps
-//!    them, now under their new names) and drops what is left of the instance's old state: the
-//!    previous gateway's session store, whose conversations the orchestrator replays from its
-//!    own history;
+//!    them, now under their new names) and sets aside what is left of the instance's old state
+//!    (the previous gateway's session store, whose conversations the orchestrator replays from
+//!    its own history), deleted after the claim by [`sweep_replaced`];
 //! 4. removes the journal.
 //!
 //! Every step can be repeated, so a claim cut short by a crash is finished from the journal
@@ -60,7 +60,7 @@ fn finish(pool_dir: &Path, instance_dir: &Path) -> io::Result<()> {
             std::fs::rename(&state, &old)?;
         }
         std::fs::rename(&scratch_state, &state)?;
-        remove_if_present(&old)?;
+        set_aside(&old, pool_dir)?;
     }
     remove_if_present(&pool_dir.join(JOURNAL))?;
     remove_if_present(pool_dir)
@@ -122,6 +122,40 @@ pub fn recover(data_dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prefix of what a hand-over replaced, waiting in the pool directory to be deleted.
+const REPLACED: &str = ".replaced-";
+
+/// Move the old state out of the way instead of deleting it during the claim: a gateway's
+/// state is thousands of files (~50 MB), and deleting them would hold up the wake by a few
+/// hundred milliseconds. [`sweep_replaced`] deletes it afterwards (and [`recover`] at
+/// start-up, as scratch storage without a sandbox).
+fn set_aside(old: &Path, pool_dir: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(old).is_err() {
+        return Ok(());
+    }
+    match pool_dir.parent() {
+        Some(root) => {
+            let aside = root.join(format!("{REPLACED}{}", Uuid::new_v4()));
+            std::fs::rename(old, aside)
+        }
+        None => remove_if_present(old),
+    }
+}
+
+/// Delete what hand-overs set aside in `pool_root` (slow; run it off the request path).
+pub fn sweep_replaced(pool_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(pool_root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(REPLACED)
+            && let Err(e) = remove_if_present(&entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %e, "could not delete a replaced state directory");
+        }
+    }
 }
 
 fn clear_dir(dir: &Path) -> io::Result<()> {
@@ -216,6 +250,16 @@ mod tests {
             "gateway"
         );
         assert!(!inst.join(".state-replaced").exists());
+        // The old state waits beside the pool to be deleted off the request path.
+        let pool_root = pool.parent().unwrap();
+        let aside: Vec<_> = fs::read_dir(pool_root).unwrap().flatten().collect();
+        assert_eq!(aside.len(), 1, "the old state is set aside");
+        assert_eq!(
+            read(&aside[0].path().join("openclaw/ocaas-store-id")),
+            "old"
+        );
+        sweep_replaced(pool_root);
+        assert_eq!(fs::read_dir(pool_root).unwrap().count(), 0);
     }
 
     #[test]
