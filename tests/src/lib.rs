@@ -899,15 +899,20 @@ impl Server {
                     .map(|e| e.file_name().to_string_lossy().into_owned()),
             );
         }
-        let marker = match instance {
-            Some(id) => format!("/{}/instances/{id}/", self.data_name),
-            None => format!("/{}/instances/", self.data_name),
+        // An instance's sandbox binds its storage; all sandboxes include the warm pool's,
+        // bound from `pool/<sandbox id>/` until they are claimed.
+        let markers = match instance {
+            Some(id) => vec![format!("/{}/instances/{id}/", self.data_name)],
+            None => vec![
+                format!("/{}/instances/", self.data_name),
+                format!("/{}/pool/", self.data_name),
+            ],
         };
         let mut inside: Vec<ProcInfo> = all_pids()
             .into_iter()
             .filter(|pid| {
                 fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-                    .is_ok_and(|m| m.contains(&marker))
+                    .is_ok_and(|m| markers.iter().any(|marker| m.contains(marker)))
             })
             .filter_map(proc_info)
             .collect();

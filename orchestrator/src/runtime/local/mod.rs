@@ -61,6 +61,10 @@ pub struct LocalRuntime {
     /// Serves each sandbox's model socket.
     model: Arc<dyn ModelService>,
     model_servers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Set by `shutdown`: no sandbox starts after it (a pool refill or a wake still under way
+    /// would otherwise leave one behind). `spawn` holds the read side until `meta.json` is
+    /// written, so `shutdown` sees every sandbox that did start.
+    closed: std::sync::RwLock<bool>,
 }
 
 impl LocalRuntime {
@@ -136,6 +140,7 @@ impl LocalRuntime {
             exits: Mutex::new(HashMap::new()),
             model,
             model_servers: Mutex::new(HashMap::new()),
+            closed: std::sync::RwLock::new(false),
         })
     }
 
@@ -220,6 +225,12 @@ impl LocalRuntime {
         token: &str,
     ) -> Result<Meta, RuntimeError> {
         let io = |e: std::io::Error| RuntimeError::Io(e.to_string());
+        let closed = self.closed.read().unwrap_or_else(|p| p.into_inner());
+        if *closed {
+            return Err(RuntimeError::StartFailed(
+                "the service is shutting down".into(),
+            ));
+        }
         let run = self.run_dir(sandbox_id);
         let sock = run.join("sock");
         let etc = run.join("etc");
@@ -351,6 +362,7 @@ impl LocalRuntime {
             sandboxed: !self.settings.insecure_no_sandbox,
         };
         self.write_meta(&meta).map_err(io)?;
+        drop(closed);
         Ok(meta)
     }
 
@@ -691,6 +703,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn shutdown(&self) {
+        *self.closed.write().unwrap_or_else(|p| p.into_inner()) = true;
         if self.settings.keep_sandboxes_on_shutdown {
             let n = self.running_metas().await.map(|l| l.len()).unwrap_or(0);
             if n > 0 {
@@ -728,6 +741,12 @@ pub fn kill_all_now(data_dir: &Path) {
                 let _ = sys::kill(init, libc::SIGKILL);
             }
             let _ = sys::kill(meta.pid, libc::SIGKILL);
+        }
+    }
+    // A sandbox spawned a moment ago may have no `meta.json` yet: find it by its mounts.
+    if let Some(name) = data_dir.file_name().and_then(|n| n.to_str()) {
+        for pid in procfs::sandboxed_under(&format!("/{name}/")) {
+            let _ = sys::kill(pid, libc::SIGKILL);
         }
     }
 }

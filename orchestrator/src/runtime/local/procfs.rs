@@ -53,3 +53,24 @@ mod tests {
         assert!(children(parent).contains(&me));
     }
 }
+
+/// Sandbox processes whose `/workspace` is bound from a directory whose path contains
+/// `needle` (e.g. `/<data dir name>/`).
+pub fn sandboxed_under(needle: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).is_ok_and(|m| {
+                m.lines().any(|line| {
+                    // `id parent major:minor root mount-point ...`
+                    let mut fields = line.split(' ').skip(3);
+                    let (root, point) = (fields.next(), fields.next());
+                    point == Some("/workspace") && root.is_some_and(|r| r.contains(needle))
+                })
+            })
+        })
+        .collect()
+}
