@@ -39,21 +39,6 @@ pub fn is_same_process(pid: i32, started: u64) -> bool {
     start_time(pid) == Some(started)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sees_itself_and_its_parent() {
-        let me = std::process::id() as i32;
-        let t = start_time(me).expect("own start time");
-        assert!(is_same_process(me, t));
-        assert!(!is_same_process(me, t + 1));
-        let parent = parent(me).expect("parent");
-        assert!(children(parent).contains(&me));
-    }
-}
-
 /// Sandbox processes whose `/workspace` is bound from a directory whose path contains
 /// `needle` (e.g. `/<data dir name>/`).
 pub fn sandboxed_under(needle: &str) -> Vec<i32> {
@@ -73,4 +58,19 @@ pub fn sandboxed_under(needle: &str) -> Vec<i32> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_itself_and_its_parent() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).expect("own start time");
+        assert!(is_same_process(me, t));
+        assert!(!is_same_process(me, t + 1));
+        let parent = parent(me).expect("parent");
+        assert!(children(parent).contains(&me));
+    }
 }
