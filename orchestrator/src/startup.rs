@@ -226,6 +226,11 @@ impl Application {
         self.port
     }
 
+    /// The runtime (tests close it before tearing their sandboxes down).
+    pub fn runtime(&self) -> std::sync::Arc<dyn crate::runtime::Runtime> {
+        self.state.manager.runtime().clone()
+    }
+
     /// The scripted stand-in model server, when the service started one (tests read what the
     /// gateway sent it).
     pub fn scripted_model(&self) -> Option<ScriptedModel> {

@@ -459,12 +459,50 @@ impl Server {
             seen: Mutex::new(BTreeSet::new()),
             sandbox_ids: Mutex::new(BTreeSet::new()),
         };
+        // The port was free a moment ago; another process may take it before the
+        // orchestrator binds it. Then try another.
+        for _ in 0..4 {
+            if server.try_launch(&bin).await {
+                return server;
+            }
+            server.port = free_port();
+            server.base = format!("http://127.0.0.1:{}", server.port);
+        }
         server.launch(&bin).await;
         server
     }
 
+    /// [`Self::launch`], but `false` (instead of a panic) when the port was taken.
+    async fn try_launch(&mut self, bin: &Path) -> bool {
+        let before = fs::metadata(&self.log_path).map(|m| m.len()).unwrap_or(0);
+        match self.launch_inner(bin).await {
+            Ok(()) => true,
+            Err(status) => {
+                let log = fs::read(&self.log_path).unwrap_or_default();
+                let new = String::from_utf8_lossy(&log[(before as usize).min(log.len())..]);
+                if new.contains("Address already in use") {
+                    return false;
+                }
+                panic!(
+                    "orchestrator exited during start-up ({status}); log tail:\n{}",
+                    self.log_tail()
+                );
+            }
+        }
+    }
+
     /// Launch the binary on this server's data dir and port, and wait for `/readyz`.
     async fn launch(&mut self, bin: &Path) {
+        if let Err(status) = self.launch_inner(bin).await {
+            panic!(
+                "orchestrator exited during start-up ({status}); log tail:\n{}",
+                self.log_tail()
+            );
+        }
+    }
+
+    /// Launch and wait for `/readyz`; `Err` with the exit status if it exited first.
+    async fn launch_inner(&mut self, bin: &Path) -> Result<(), std::process::ExitStatus> {
         assert!(self.child.is_none(), "orchestrator already running");
         let log = fs::OpenOptions::new()
             .create(true)
@@ -499,10 +537,8 @@ impl Server {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!(
-                    "orchestrator exited during start-up ({status}); log tail:\n{}",
-                    self.log_tail()
-                );
+                self.child = None;
+                return Err(status);
             }
             let ready = self
                 .client
@@ -513,7 +549,7 @@ impl Server {
                 .map(|r| r.status() == StatusCode::OK)
                 .unwrap_or(false);
             if ready {
-                return;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 panic!(

@@ -139,6 +139,10 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Called once when the orchestrator shuts down.
     async fn shutdown(&self);
+
+    /// Start nothing from now on (every start fails); what runs is left alone. `shutdown`
+    /// implies it; tests call it before they tear their sandboxes down.
+    fn close(&self) {}
 }
 
 /// The body of a model call's answer (streamed).

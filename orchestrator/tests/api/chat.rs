@@ -357,12 +357,16 @@ async fn chat_with_the_real_openclaw_gateway() {
     loop {
         let (_, tail) = app
             .get(
-                &format!("{base}/chat/messages?session_id={sid}&tail=true&limit=1"),
+                &format!("{base}/chat/messages?session_id={sid}&tail=true&limit=2"),
                 ADMIN_KEY,
             )
             .await;
-        let m = &tail["messages"][0];
-        if m["role"] == "assistant" && m["status"] == "complete" {
+        // The turn runs on its own: wait for its user message and then its reply.
+        let (q, m) = (&tail["messages"][0], &tail["messages"][1]);
+        if q["content"] == "nobody is listening"
+            && m["role"] == "assistant"
+            && m["status"] == "complete"
+        {
             assert_eq!(m["content"], "You said: nobody is listening");
             break;
         }

@@ -15,10 +15,13 @@ pub struct TestApp {
     pub scripted: Option<orchestrator::scripted_model::ScriptedModel>,
     pub data: tempfile::TempDir,
     pub client: reqwest::Client,
+    runtime: std::sync::Arc<dyn orchestrator::runtime::Runtime>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Background work (a bring-up, a pool refill) may still be about to start a sandbox.
+        self.runtime.close();
         orchestrator::runtime::local::kill_all_now(self.data.path());
     }
 }
@@ -67,6 +70,7 @@ pub async fn spawn_with(settings: Settings, data: tempfile::TempDir) -> TestApp 
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let scripted = app.scripted_model();
+    let runtime = app.runtime();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     // Wait for start-up reconciliation.
@@ -83,6 +87,7 @@ pub async fn spawn_with(settings: Settings, data: tempfile::TempDir) -> TestApp 
         scripted,
         data,
         client,
+        runtime,
     }
 }
 

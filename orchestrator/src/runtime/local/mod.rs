@@ -702,8 +702,13 @@ impl Runtime for LocalRuntime {
         "the sandbox exited".into()
     }
 
-    async fn shutdown(&self) {
+    fn close(&self) {
+        // Waits for a spawn under way to write its `meta.json`.
         *self.closed.write().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
+    async fn shutdown(&self) {
+        self.close();
         if self.settings.keep_sandboxes_on_shutdown {
             let n = self.running_metas().await.map(|l| l.len()).unwrap_or(0);
             if n > 0 {
