@@ -87,6 +87,7 @@ async fn ten_thousand_sleeping_instances_cost_rows_and_directories_only() {
     let rss_before = rss_bytes();
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
+    let runtime = app.runtime();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     let mut ready = false;
@@ -184,6 +185,8 @@ async fn ten_thousand_sleeping_instances_cost_rows_and_directories_only() {
         .unwrap();
     assert_eq!(status["status"], Status::Sleeping.as_str());
     assert_eq!(status["desired_state"], DESIRED_SLEEPING);
+    // Closed first, or the supervisor restarts the sandbox the teardown kills.
+    runtime.close();
     crate::runtime::local::kill_all_now(data.path());
 }
 
