@@ -14,7 +14,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use sandbox_agent::protocol::{
     ErrorBody, ErrorCode, ErrorEnvelope, PtyClientFrame, PtyServerFrame,
 };
@@ -591,11 +591,28 @@ fn ui_config() -> Arc<utoipa_swagger_ui::Config<'static>> {
     CONFIG.clone()
 }
 
-/// `/docs` → `/docs/`, where Swagger UI's relative asset URLs resolve.
-async fn docs_index() -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header((header::LOCATION, "/docs/"))
-        .finish()
+/// `/docs`: a browser (`Accept: text/html`) goes on to `/docs/`, where Swagger UI's relative
+/// asset URLs resolve. Any other client — `curl`, an AI agent handed the docs URL — gets
+/// `/llms.txt` itself: a script-driven page would tell it nothing.
+async fn docs_index(req: HttpRequest) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, "/docs/"))
+            .insert_header((header::VARY, "Accept"))
+            .finish();
+    }
+    let (path, content_type, text) = super::bundle::DOCUMENTS[0];
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CONTENT_LOCATION, path))
+        .insert_header((header::VARY, "Accept"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(text.replace(super::bundle::BASE_URL, &super::origin(&req)))
 }
 
 /// Swagger UI's files, from the binary.

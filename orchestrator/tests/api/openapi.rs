@@ -200,11 +200,34 @@ async fn docs_is_swagger_ui_from_this_server_only() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = no_redirects.get(app.url("/docs")).send().await.unwrap();
+    let browser_accept = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let r = no_redirects
+        .get(app.url("/docs"))
+        .header("accept", browser_accept)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], "/docs/");
 
-    let r = app.client.get(app.url("/docs")).send().await.unwrap();
+    // A client that is not a browser (curl, an agent given the docs URL) gets llms.txt.
+    let r = no_redirects.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-location"], "/llms.txt");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!("{}/api/instances", app.base)),
+        "{text}"
+    );
+    assert!(!text.contains("{{BASE_URL}}"));
+
+    let r = app
+        .client
+        .get(app.url("/docs"))
+        .header("accept", browser_accept)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
