@@ -12,6 +12,7 @@ mod m20261123_000004_desktop;
 mod m20261123_000005_idle_timeout;
 mod m20261205_000010_chat_gateway_store;
 mod m20261205_000101_access;
+mod m20261205_000102_instance_leases;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_idle_timeout::Migration),
             Box::new(m20261205_000010_chat_gateway_store::Migration),
             Box::new(m20261205_000101_access::Migration),
+            Box::new(m20261205_000102_instance_leases::Migration),
         ]
     }
 }

@@ -41,6 +41,12 @@ struct Serving {
     idle_timeout: Option<Duration>,
 }
 
+/// A held lifecycle lock (see [`InstanceManager::lock`]). The lease goes first.
+struct InstanceGuard {
+    _lease: Option<crate::store::lease::InstanceLease>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// Drives instances through their lifecycle.
 pub struct InstanceManager {
     store: Store,
@@ -49,6 +55,8 @@ pub struct InstanceManager {
     limits: Limits,
     serving: Mutex<HashMap<Uuid, Serving>>,
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// This process among the replicas sharing the database (the holder of its leases).
+    replica_id: String,
     /// Serialises admission (quota + capacity check, then insert) on this node.
     admission: tokio::sync::Mutex<()>,
     /// Woken on every status change, for callers waiting for `ready`.
@@ -94,6 +102,7 @@ impl InstanceManager {
             limits,
             serving: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
+            replica_id: Uuid::new_v4().to_string(),
             admission: tokio::sync::Mutex::new(()),
             changed: Notify::new(),
             crashes: Mutex::new(HashMap::new()),
@@ -252,8 +261,7 @@ impl InstanceManager {
 
     /// Sleep: stop the sandbox (storage kept) of an instance still idle for `after`.
     async fn sleep_if_idle(self: &Arc<Self>, id: Uuid, after: Duration) {
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock(id).await;
         let idle = || self.activity.idle_for(id).is_some_and(|d| d >= after);
         if !idle() {
             return;
@@ -310,6 +318,17 @@ impl InstanceManager {
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.runtime
+    }
+
+    /// The instance's lifecycle lock: this replica's mutex, then the lease that keeps other
+    /// replicas sharing the database off the instance (`store::lease`).
+    async fn lock(&self, id: Uuid) -> InstanceGuard {
+        let local = self.lock_for(id).lock_owned().await;
+        let lease = self.store.lease(id, &self.replica_id).await;
+        InstanceGuard {
+            _lease: lease,
+            _local: local,
+        }
     }
 
     fn lock_for(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
@@ -415,8 +434,7 @@ impl InstanceManager {
     fn spawn_bring_up(self: &Arc<Self>, id: Uuid, launch: Launch) {
         let this = self.clone();
         tokio::spawn(async move {
-            let lock = this.lock_for(id);
-            let _guard = lock.lock().await;
+            let _guard = this.lock(id).await;
             this.bring_up(id, launch).await;
         });
     }
@@ -445,6 +463,20 @@ impl InstanceManager {
             }
         };
         self.stop_serving(id, None).await;
+        // Any other sandbox of this instance is stale: another replica's start that lost the
+        // race for the current sandbox id, or one left by a replica that died. (Under the
+        // instance's lease, with this sandbox named current, nothing else may serve it.)
+        if let Ok(running) = self.runtime.list().await {
+            for stale in running
+                .iter()
+                .filter(|s| s.instance_id == id && s.sandbox_id != sandbox_id)
+            {
+                tracing::warn!(instance_id = %id, sandbox_id = %stale.sandbox_id, "stopping a stale sandbox of the instance");
+                if let Err(e) = self.runtime.stop(&stale.sandbox_id).await {
+                    tracing::error!(instance_id = %id, error = %e, "could not stop a stale sandbox");
+                }
+            }
+        }
         let spec = SandboxSpec {
             instance_id: id,
             sandbox_id: sandbox_id.clone(),
@@ -550,8 +582,7 @@ impl InstanceManager {
         if !self.store.set_instructions(owner, id, text).await? {
             return Err(ApiError::not_found("instance"));
         }
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock(id).await;
         self.write_pending_instructions(id).await;
         Ok(())
     }
@@ -594,8 +625,7 @@ impl InstanceManager {
         let this = self.clone();
         tokio::spawn(async move {
             let reason = this.runtime.wait_exit(&sandbox_id).await;
-            let lock = this.lock_for(id);
-            let guard = lock.lock().await;
+            let guard = this.lock(id).await;
             let still_current = this
                 .serving
                 .lock()
@@ -620,7 +650,7 @@ impl InstanceManager {
             let delay = Duration::from_secs(1u64 << n.min(6)).min(Duration::from_secs(60));
             tracing::warn!(instance_id = %id, %reason, restart_in = ?delay, "sandbox died; restarting");
             tokio::time::sleep(delay).await;
-            let _guard = lock.lock().await;
+            let _guard = this.lock(id).await;
             match this.store.get_instance_all_owners(id).await {
                 Ok(Some(m))
                     if m.desired_state == DESIRED_RUNNING
@@ -671,8 +701,7 @@ impl InstanceManager {
         let this = self.clone();
         let recorded = m.sandbox_id.clone();
         tokio::spawn(async move {
-            let lock = this.lock_for(id);
-            let _guard = lock.lock().await;
+            let _guard = this.lock(id).await;
             this.stop_serving(id, recorded.as_deref()).await;
             let _ = this.set_status(id, Status::Stopped, None, None, None).await;
         });
@@ -762,8 +791,7 @@ impl InstanceManager {
         self.set_accepting(id, false);
         self.set_status(id, Status::Deleting, None, Some(DESIRED_STOPPED), None)
             .await?;
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock(id).await;
         self.stop_serving(id, m.sandbox_id.as_deref()).await;
         self.runtime
             .delete_storage(id)

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod chat;
 pub mod entities;
+pub mod lease;
 
 use chrono::Utc;
 use migrations::Migrator;

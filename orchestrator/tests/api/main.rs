@@ -8,6 +8,7 @@ mod chat;
 mod helpers;
 mod instances;
 mod invites;
+mod leases;
 mod meta;
 mod model_proxy;
 mod openapi;

@@ -254,3 +254,66 @@ async fn a_restarted_orchestrator_adopts_pods_without_duplicates_and_removes_orp
         assert!(!restarted, "{v}");
     }
 }
+
+/// Two replicas on one database reboot the same instance at the same moment: the instance's
+/// lease orders their work, and whichever sandbox ends up current is the only pod left.
+#[tokio::test]
+async fn two_replicas_rebooting_one_instance_at_once_leave_one_pod() {
+    let Some(c) = cluster().await else { return };
+    let Some(url) = crate::helpers::fresh_postgres_url().await else {
+        return;
+    };
+    let ns = c.namespace().await;
+    let key = SecretValue::new("3c".repeat(32));
+    let (mut a_settings, a_data) = harness::settings(&c, &ns);
+    a_settings.database_url = Some(SecretValue::new(url.clone()));
+    a_settings.secret_key = Some(key.clone());
+    let (mut b_settings, b_data) = harness::settings(&c, &ns);
+    b_settings.database_url = Some(SecretValue::new(url));
+    b_settings.secret_key = Some(key);
+    b_settings.kubernetes.agent_port = a_settings.kubernetes.agent_port;
+    let a = crate::helpers::spawn_with(a_settings, a_data).await;
+    let b = crate::helpers::spawn_with(b_settings, b_data).await;
+
+    let id = a.create_instance(ADMIN_KEY).await;
+    let pod = c.pod_of(&ns, &id).await;
+    c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
+    harness::wait_status(&a, &id, "ready", 15).await;
+
+    let path = format!("/api/instances/{id}/reboot");
+    let ((sa, va), (sb, vb)) = tokio::join!(
+        a.post(&path, ADMIN_KEY, json!({})),
+        b.post(&path, ADMIN_KEY, json!({}))
+    );
+    assert!(matches!(sa, 200 | 202), "{va}");
+    assert!(matches!(sb, 200 | 202), "{vb}");
+
+    // Play the kubelet for every new pod, until the instance is ready on its current sandbox
+    // and that sandbox's pod is the instance's only one.
+    let status = format!("/api/instances/{id}/status");
+    let only_current = || async {
+        let mut pods = c.pods_of(&ns, &id).await;
+        pods.retain(|p| p.metadata.deletion_timestamp.is_none());
+        for p in &pods {
+            let ready = p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some();
+            if !ready {
+                c.set_ready(&ns, &p.name_any(), "127.0.0.1").await;
+            }
+        }
+        let (_, v) = a.get(&status, ADMIN_KEY).await;
+        let current = format!("ocaas-{}", v["sandbox_id"].as_str().unwrap_or_default());
+        let names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+        (v["status"] == "ready" && names == [current]).then_some(())
+    };
+    wait_until("one pod, the current sandbox's, ready", 60, only_current).await;
+    // No late pod from the replica that went second.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mut pods = c.pods_of(&ns, &id).await;
+    pods.retain(|p| p.metadata.deletion_timestamp.is_none());
+    assert_eq!(
+        pods.len(),
+        1,
+        "{:?}",
+        pods.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
+}

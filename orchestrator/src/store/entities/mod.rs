@@ -6,6 +6,7 @@ pub mod chat_message;
 pub mod chat_session;
 pub mod instance;
 pub mod instance_event;
+pub mod instance_lease;
 pub mod invite_code;
 pub mod session;
 pub mod stripe_event;
