@@ -13,6 +13,7 @@ mod m20261123_000005_idle_timeout;
 mod m20261205_000010_chat_gateway_store;
 mod m20261205_000101_access;
 mod m20261205_000102_instance_leases;
+mod m20261205_000103_instance_activity;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_chat_gateway_store::Migration),
             Box::new(m20261205_000101_access::Migration),
             Box::new(m20261205_000102_instance_leases::Migration),
+            Box::new(m20261205_000103_instance_activity::Migration),
         ]
     }
 }

@@ -147,6 +147,7 @@ impl Application {
 
         let chat = ChatService::new(store.clone(), manager.clone(), settings.chat.clone());
         manager.spawn_idle_sweeper();
+        manager.spawn_activity_publisher();
 
         let listener = TcpListener::bind(&settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;

@@ -68,6 +68,26 @@ impl Activity {
         self.with(id, |e| e.in_flight)
     }
 
+    /// Instances in use now or since `since`, with when they were last used (milliseconds
+    /// since the Unix epoch; now for those in use), for the other replicas to see.
+    pub fn used_since(&self, since: Instant) -> Vec<(Uuid, i64)> {
+        let now = crate::store::lease::epoch_ms();
+        self.entries
+            .lock()
+            .expect("activity")
+            .iter()
+            .filter(|(_, e)| e.in_flight > 0 || e.last > since)
+            .map(|(id, e)| {
+                let ago = if e.in_flight > 0 {
+                    0
+                } else {
+                    e.last.elapsed().as_millis() as i64
+                };
+                (*id, now - ago)
+            })
+            .collect()
+    }
+
     /// The instance is gone.
     pub fn forget(&self, id: Uuid) {
         self.entries.lock().expect("activity").remove(&id);

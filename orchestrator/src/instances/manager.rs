@@ -236,6 +236,25 @@ impl InstanceManager {
     }
 
     /// Put idle instances to sleep, checking every few seconds, until the process ends.
+    /// Every 2 s, write down in the database which instances this replica saw in use, so that
+    /// the replica that would put one to sleep knows (see `sleep_if_idle`).
+    pub fn spawn_activity_publisher(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut since = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let now = std::time::Instant::now();
+                for (id, at) in this.activity.used_since(since) {
+                    if let Err(e) = this.store.record_activity(id, at).await {
+                        tracing::warn!(instance_id = %id, error = %e, "could not record activity");
+                    }
+                }
+                since = now;
+            }
+        });
+    }
+
     pub fn spawn_idle_sweeper(self: &Arc<Self>) {
         let this = self.clone();
         tokio::spawn(async move {
@@ -264,6 +283,13 @@ impl InstanceManager {
         let _guard = self.lock(id).await;
         let idle = || self.activity.idle_for(id).is_some_and(|d| d >= after);
         if !idle() {
+            return;
+        }
+        // Another replica may have served it meanwhile (its activity reaches the database
+        // every couple of seconds).
+        if let Ok(Some(at)) = self.store.last_activity(id).await
+            && crate::store::lease::epoch_ms() - at < after.as_millis() as i64
+        {
             return;
         }
         let current = self.serving.lock().expect("serving").get(&id).cloned();
@@ -636,6 +662,17 @@ impl InstanceManager {
                 return; // stopped on purpose
             }
             this.serving.lock().expect("serving").remove(&id);
+            // Another replica may have moved the instance on (slept, stopped or rebooted it):
+            // then this sandbox's end is no crash.
+            match this.store.get_instance_all_owners(id).await {
+                Ok(Some(m))
+                    if m.desired_state == DESIRED_RUNNING
+                        && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(instance_id = %id, error = %e, "cannot read the instance; treating its sandbox's end as a crash")
+                }
+            }
             let _ = this.runtime.stop(&sandbox_id).await;
             let _ = this
                 .set_status(id, Status::Failed, Some(&reason), None, None)
@@ -798,6 +835,7 @@ impl InstanceManager {
             .await
             .map_err(ApiError::internal)?;
         self.store.delete_instance(owner, id).await?;
+        let _ = self.store.forget_activity(id).await;
         self.locks.lock().expect("locks").remove(&id);
         self.crashes.lock().expect("crashes").remove(&id);
         self.activity.forget(id);

@@ -139,3 +139,42 @@ async fn leases_are_exclusive_on_postgres() {
     };
     leases_are_exclusive(&Secret::new(url)).await;
 }
+
+/// Another replica serving an instance keeps it awake: this replica, which started it and
+/// would put it to sleep, sees that replica's activity in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_in_use_on_another_replica_does_not_sleep() {
+    let (settings, data) = test_settings();
+    let url = settings.database_url();
+    let app = spawn_with(settings, data).await;
+    let id = app.create_instance(ADMIN_KEY).await;
+    app.wait_status(ADMIN_KEY, &id, "ready").await;
+    let instance: Uuid = id.parse().unwrap();
+    let (s, v) = app
+        .call(
+            "PATCH",
+            &format!("/api/instances/{id}"),
+            Some(ADMIN_KEY),
+            Some(serde_json::json!({"idle_timeout_s": 2})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    // The other replica (the same database) reports use every second for 6 s.
+    let other = Store::connect(&url).await.unwrap();
+    for _ in 0..6 {
+        other
+            .record_activity(instance, orchestrator::store::lease::epoch_ms())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (_, v) = app
+            .get(&format!("/api/instances/{id}/status"), ADMIN_KEY)
+            .await;
+        assert_eq!(v["status"], "ready", "slept while in use elsewhere: {v}");
+    }
+    // Then nobody uses it: it sleeps after its idle timeout.
+    let started = Instant::now();
+    app.wait_status(ADMIN_KEY, &id, "sleeping").await;
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
