@@ -173,6 +173,7 @@ impl Application {
                 Ok(()) => {
                     reconcile_state.reconciled.store(true, Ordering::Release);
                     reconcile_state.manager.spawn_pool_filler();
+                    reconcile_state.manager.spawn_shared_supervision();
                 }
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "start-up reconciliation failed")

@@ -20,7 +20,7 @@ use crate::agent_client;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::policy::{CreateRequestContext, CreationPolicy};
-use crate::runtime::{AgentEndpoint, Runtime, SandboxSpec, new_sandbox_id};
+use crate::runtime::{AgentEndpoint, RunningSandbox, Runtime, SandboxSpec, new_sandbox_id};
 use crate::settings::Limits;
 use crate::store::entities::instance;
 use crate::store::{NewInstance, Owner, Store};
@@ -236,6 +236,109 @@ impl InstanceManager {
     }
 
     /// Put idle instances to sleep, checking every few seconds, until the process ends.
+    /// Kubernetes, where several replicas share the cluster: every 10 s, take up the
+    /// supervision of running instances this replica does not supervise (another replica
+    /// started them, and may since have died), and restart those whose pod is gone with no
+    /// replica noticing. Lifecycle work runs under the instance's lease, and a supervisor
+    /// checks the database before acting, so several supervisors of one instance agree.
+    pub fn spawn_shared_supervision(self: &Arc<Self>) {
+        if self.runtime.kind() != "kubernetes" {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if let Err(e) = this.supervise_unsupervised().await {
+                    tracing::warn!(error = %e, "could not check on other replicas' instances");
+                }
+            }
+        });
+    }
+
+    async fn supervise_unsupervised(self: &Arc<Self>) -> anyhow::Result<()> {
+        let running: HashMap<String, RunningSandbox> = self
+            .runtime
+            .list()
+            .await?
+            .into_iter()
+            .map(|r| (r.sandbox_id.clone(), r))
+            .collect();
+        for m in self.store.list_instances_all_owners().await? {
+            let status = Status::parse(&m.status);
+            if m.desired_state != DESIRED_RUNNING
+                || !matches!(status, Some(Status::Ready | Status::Failed))
+                || self.serving.lock().expect("serving").contains_key(&m.id)
+            {
+                continue;
+            }
+            // A failed instance is its supervisor's to restart (with back-off) unless it has
+            // been left failed for longer than any back-off: then that supervisor is gone.
+            let abandoned = status == Some(Status::Ready)
+                || chrono::Utc::now() - m.updated_at > chrono::Duration::minutes(2);
+            let current = m.sandbox_id.as_ref().and_then(|sid| running.get(sid));
+            match current {
+                Some(r) if r.instance_id == m.id && status == Some(Status::Ready) => {
+                    let Some(endpoint) = self.runtime.adopt(r).await else {
+                        continue;
+                    };
+                    let _guard = self.lock(m.id).await;
+                    if self.serving.lock().expect("serving").contains_key(&m.id) {
+                        continue;
+                    }
+                    tracing::info!(instance_id = %m.id, sandbox_id = %r.sandbox_id, "supervising another replica's instance too");
+                    self.serving.lock().expect("serving").insert(
+                        m.id,
+                        Serving {
+                            sandbox_id: r.sandbox_id.clone(),
+                            endpoint,
+                            account_id: m.account_id,
+                            accepting: true,
+                            idle_timeout: self.idle_timeout_of(m.idle_timeout_s),
+                        },
+                    );
+                    self.activity.touch(m.id);
+                    self.spawn_supervisor(m.id, r.sandbox_id.clone());
+                }
+                Some(_) => {}
+                None if !abandoned => {}
+                None => {
+                    // Its sandbox is gone and no supervisor here saw it go: check again under
+                    // the lease (another replica may be bringing it up), then restart it.
+                    let _guard = self.lock(m.id).await;
+                    let Some(now) = self.store.get_instance_all_owners(m.id).await? else {
+                        continue;
+                    };
+                    let sid = now.sandbox_id.clone().unwrap_or_default();
+                    if now.desired_state != DESIRED_RUNNING
+                        || now.status != m.status
+                        || now.sandbox_id != m.sandbox_id
+                        || self.runtime.find(&sid).await.is_some()
+                        || self.serving.lock().expect("serving").contains_key(&m.id)
+                    {
+                        continue;
+                    }
+                    let launch = self.next_launch();
+                    let reason = format!(
+                        "restarting: its sandbox was gone and its replica did not answer; {}",
+                        launch.how()
+                    );
+                    tracing::warn!(instance_id = %m.id, "{reason}");
+                    self.set_status(
+                        m.id,
+                        Status::Starting,
+                        Some(&reason),
+                        None,
+                        Some(&launch.sandbox_id),
+                    )
+                    .await?;
+                    self.bring_up(m.id, launch).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every 2 s, write down in the database which instances this replica saw in use, so that
     /// the replica that would put one to sleep knows (see `sleep_if_idle`).
     pub fn spawn_activity_publisher(self: &Arc<Self>) {

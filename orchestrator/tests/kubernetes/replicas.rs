@@ -108,6 +108,17 @@ struct Orchestrator {
 
 impl Orchestrator {
     fn start(c: &Cluster, ns: &str, data: &std::path::Path, agent_port: u16) -> Orchestrator {
+        Orchestrator::start_with(c, ns, data, agent_port, &[])
+    }
+
+    /// With more settings (`OCAAS_*` variables), e.g. a shared database.
+    fn start_with(
+        c: &Cluster,
+        ns: &str,
+        data: &std::path::Path,
+        agent_port: u16,
+        env: &[(&str, &str)],
+    ) -> Orchestrator {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
             .env_clear()
@@ -126,6 +137,7 @@ impl Orchestrator {
             .env("OCAAS_KUBERNETES__CHECK_AGENT", "false")
             .env("OCAAS_KUBERNETES__START_TIMEOUT_S", "60")
             .env("OCAAS_KUBERNETES__STOP_GRACE_S", "5")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("orchestrator starts");
@@ -315,5 +327,60 @@ async fn two_replicas_rebooting_one_instance_at_once_leave_one_pod() {
         1,
         "{:?}",
         pods.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
+}
+
+/// A replica that dies leaves its instances to the others: one whose pod then dies is noticed
+/// and restarted by a surviving replica (its periodic check of instances it does not start).
+#[tokio::test]
+async fn when_a_replica_dies_another_restarts_its_instances() {
+    let Some(c) = cluster().await else { return };
+    let Some(url) = crate::helpers::fresh_postgres_url().await else {
+        return;
+    };
+    let ns = c.namespace().await;
+    let agent_port = free_port();
+    let key = "4d".repeat(32);
+    let env = [
+        ("OCAAS_DATABASE_URL", url.as_str()),
+        ("OCAAS_SECRET_KEY", key.as_str()),
+    ];
+    let (a_data, b_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Orchestrator::start_with(&c, &ns, a_data.path(), agent_port, &env);
+    a.up().await;
+    let b = Orchestrator::start_with(&c, &ns, b_data.path(), agent_port, &env);
+    b.up().await;
+
+    let (s, v) = a.call("POST", "/api/instances").await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let pod = c.pod_of(&ns, &id).await.name_any();
+    c.set_ready(&ns, &pod, "127.0.0.1").await;
+    a.wait_status(&id, "ready").await;
+
+    // A dies; then the instance's pod dies too, with nobody from A to notice.
+    a.crash();
+    c.api::<Pod>(&ns)
+        .delete(&pod, &Default::default())
+        .await
+        .unwrap();
+    let replacement = wait_until(
+        "a replacement pod from the surviving replica",
+        40,
+        || async {
+            c.pods_of(&ns, &id)
+                .await
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .map(|p| p.name_any())
+                .find(|name| *name != pod)
+        },
+    )
+    .await;
+    c.set_ready(&ns, &replacement, "127.0.0.1").await;
+    let v = b.wait_status(&id, "ready").await;
+    assert_eq!(
+        v["sandbox_id"].as_str().map(|s| format!("ocaas-{s}")),
+        Some(replacement)
     );
 }
