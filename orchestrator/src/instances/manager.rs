@@ -595,15 +595,10 @@ impl InstanceManager {
         // Any other sandbox of this instance is stale: another replica's start that lost the
         // race for the current sandbox id, or one left by a replica that died. (Under the
         // instance's lease, with this sandbox named current, nothing else may serve it.)
-        if let Ok(running) = self.runtime.list().await {
-            for stale in running
-                .iter()
-                .filter(|s| s.instance_id == id && s.sandbox_id != sandbox_id)
-            {
-                tracing::warn!(instance_id = %id, sandbox_id = %stale.sandbox_id, "stopping a stale sandbox of the instance");
-                if let Err(e) = self.runtime.stop(&stale.sandbox_id).await {
-                    tracing::error!(instance_id = %id, error = %e, "could not stop a stale sandbox");
-                }
+        for stale in self.runtime.stale_sandboxes(id, &sandbox_id).await {
+            tracing::warn!(instance_id = %id, sandbox_id = %stale, "stopping a stale sandbox of the instance");
+            if let Err(e) = self.runtime.stop(&stale).await {
+                tracing::error!(instance_id = %id, error = %e, "could not stop a stale sandbox");
             }
         }
         let spec = SandboxSpec {

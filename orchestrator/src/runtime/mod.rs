@@ -137,6 +137,18 @@ pub trait Runtime: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Running sandboxes of `instance` other than `current` (left by a racing replica or a
+    /// crash). Changes nothing: safe while other sandboxes are being started.
+    async fn stale_sandboxes(&self, instance: Uuid, current: &str) -> Vec<String> {
+        self.list()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.instance_id == instance && s.sandbox_id != current)
+            .map(|s| s.sandbox_id)
+            .collect()
+    }
+
     /// Called once when the orchestrator shuts down.
     async fn shutdown(&self);
 

@@ -425,8 +425,19 @@ impl LocalRuntime {
                     }
                     out.push(meta);
                 }
-                // Dead or half-created: nothing runs there any more.
-                _ => self.cleanup(&name).await,
+                Some(_) => self.cleanup(&name).await, // dead
+                // No `meta.json`: half-created. A spawn may be writing it right now (a pool
+                // refill, a cold start); only an old one is left over from a crash.
+                None => {
+                    let age = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    if age.is_none_or(|a| a > Duration::from_secs(60)) {
+                        self.cleanup(&name).await;
+                    }
+                }
             }
         }
         Ok(out)
@@ -615,6 +626,19 @@ impl Runtime for LocalRuntime {
             ));
         }
         Ok(self.endpoint(&meta))
+    }
+
+    async fn stale_sandboxes(&self, instance: Uuid, current: &str) -> Vec<String> {
+        // Not `running_metas`: that cleans up half-created sandboxes, and one may be starting
+        // right now (a pool refill).
+        let Ok(dir) = std::fs::read_dir(self.data_dir.join("sandboxes")) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| self.read_meta(&e.file_name().to_string_lossy()))
+            .filter(|m| m.instance_id == Some(instance) && m.sandbox_id != current && self.alive(m))
+            .map(|m| m.sandbox_id)
+            .collect()
     }
 
     async fn list_pooled(&self) -> Vec<(String, AgentEndpoint)> {
