@@ -45,12 +45,20 @@ pub const BASE_URL: &str = "{{BASE_URL}}";
 
 /// Documents, not API routes: outside the OpenAPI spec (see `api::routes`).
 pub fn configure(api: &mut Api<'_>) {
-    for &(path, content_type, text) in DOCUMENTS {
+    for &(path, ..) in DOCUMENTS {
         api.page(path, move |req: HttpRequest| async move {
-            HttpResponse::Ok()
-                .insert_header((header::CONTENT_TYPE, content_type))
-                .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .body(text.replace(BASE_URL, &origin(&req)))
+            document(&req, path).expect("a bundle path")
         });
     }
+}
+
+/// The bundle document at `path`, written for the origin `req` came to.
+pub fn document(req: &HttpRequest, path: &str) -> Option<HttpResponse> {
+    let &(_, content_type, text) = DOCUMENTS.iter().find(|(p, ..)| *p == path)?;
+    Some(
+        HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .body(text.replace(BASE_URL, &origin(req))),
+    )
 }

@@ -368,6 +368,14 @@ async fn chat(
     }
 }
 
+/// How long an event stream may be silent before it sends a keepalive comment (proxies and
+/// clients with an idle timeout would close it).
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
+
+fn keepalive() -> Bytes {
+    Bytes::from_static(b": keepalive\n\n")
+}
+
 fn sse(event: &str, data: &Value, id: Option<i64>) -> Bytes {
     let mut s = String::new();
     if let Some(id) = id {
@@ -445,11 +453,8 @@ async fn chat_stream(
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         // A comment every 15 s while nothing happens (a cold boot takes longer), so that
         // proxies and clients with an idle timeout keep the stream open.
-        let ev = match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
-            Err(_) => {
-                let frame = Bytes::from_static(b": keepalive\n\n");
-                return Some((Ok::<_, std::convert::Infallible>(frame), rx));
-            }
+        let ev = match tokio::time::timeout(KEEPALIVE_EVERY, rx.recv()).await {
+            Err(_) => return Some((Ok::<_, std::convert::Infallible>(keepalive()), rx)),
             Ok(ev) => ev?,
         };
         let frame = match ev {
@@ -646,9 +651,9 @@ async fn events(
     let head = futures_util::stream::iter(frames.into_iter().map(Ok));
     let tail = futures_util::stream::unfold((live, high), |(mut live, mut high)| async move {
         loop {
-            let next = tokio::time::timeout(Duration::from_secs(15), live.recv()).await;
+            let next = tokio::time::timeout(KEEPALIVE_EVERY, live.recv()).await;
             let frame = match next {
-                Err(_) => Bytes::from_static(b": keepalive\n\n"),
+                Err(_) => keepalive(),
                 Ok(Ok(m)) if m.rev > high => {
                     high = m.rev;
                     let rev = m.rev;

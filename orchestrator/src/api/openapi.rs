@@ -606,13 +606,14 @@ async fn docs_index(req: HttpRequest) -> HttpResponse {
             .insert_header((header::VARY, "Accept"))
             .finish();
     }
-    let (path, content_type, text) = super::bundle::DOCUMENTS[0];
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CONTENT_LOCATION, path))
-        .insert_header((header::VARY, "Accept"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(text.replace(super::bundle::BASE_URL, &super::origin(&req)))
+    let mut response = super::bundle::document(&req, "/llms.txt").expect("llms.txt is bundled");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_LOCATION,
+        header::HeaderValue::from_static("/llms.txt"),
+    );
+    headers.insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    response
 }
 
 /// Swagger UI's files, from the binary.

@@ -264,7 +264,7 @@ impl InstanceManager {
             .into_iter()
             .map(|r| (r.sandbox_id.clone(), r))
             .collect();
-        for m in self.store.list_instances_all_owners().await? {
+        for m in self.store.list_running_instances_all_owners().await? {
             let status = Status::parse(&m.status);
             if m.desired_state != DESIRED_RUNNING
                 || !matches!(status, Some(Status::Ready | Status::Failed))
@@ -287,18 +287,7 @@ impl InstanceManager {
                         continue;
                     }
                     tracing::info!(instance_id = %m.id, sandbox_id = %r.sandbox_id, "supervising another replica's instance too");
-                    self.serving.lock().expect("serving").insert(
-                        m.id,
-                        Serving {
-                            sandbox_id: r.sandbox_id.clone(),
-                            endpoint,
-                            account_id: m.account_id,
-                            accepting: true,
-                            idle_timeout: self.idle_timeout_of(m.idle_timeout_s),
-                        },
-                    );
-                    self.activity.touch(m.id);
-                    self.spawn_supervisor(m.id, r.sandbox_id.clone());
+                    self.take_up(&m, r.sandbox_id.clone(), endpoint).await?;
                 }
                 Some(_) => {}
                 None if !abandoned => {}
@@ -318,21 +307,12 @@ impl InstanceManager {
                     {
                         continue;
                     }
-                    let launch = self.next_launch();
-                    let reason = format!(
-                        "restarting: its sandbox was gone and its replica did not answer; {}",
-                        launch.how()
-                    );
-                    tracing::warn!(instance_id = %m.id, "{reason}");
-                    self.set_status(
+                    tracing::warn!(instance_id = %m.id, "its sandbox is gone and its replica did not answer; restarting it");
+                    self.restart_locked(
                         m.id,
-                        Status::Starting,
-                        Some(&reason),
-                        None,
-                        Some(&launch.sandbox_id),
+                        "restarting: its sandbox was gone and its replica did not answer",
                     )
                     .await?;
-                    self.bring_up(m.id, launch).await;
                 }
             }
         }
@@ -792,19 +772,59 @@ impl InstanceManager {
                         && m.status == Status::Failed.as_str() => {}
                 _ => return, // someone stopped, rebooted or deleted it meanwhile
             }
-            let launch = this.next_launch();
-            let reason = format!("restarting after the sandbox died; {}", launch.how());
             let _ = this
-                .set_status(
-                    id,
-                    Status::Starting,
-                    Some(&reason),
-                    None,
-                    Some(&launch.sandbox_id),
-                )
+                .restart_locked(id, "restarting after the sandbox died")
                 .await;
-            this.bring_up(id, launch).await;
         });
+    }
+
+    /// Serve and supervise a sandbox found running (an orchestrator restart, or another
+    /// replica's start), marking the instance ready if it was not.
+    async fn take_up(
+        self: &Arc<Self>,
+        m: &instance::Model,
+        sandbox_id: String,
+        endpoint: AgentEndpoint,
+    ) -> Result<(), sea_orm::DbErr> {
+        self.serving.lock().expect("serving").insert(
+            m.id,
+            Serving {
+                sandbox_id: sandbox_id.clone(),
+                endpoint,
+                account_id: m.account_id,
+                accepting: false,
+                idle_timeout: self.idle_timeout_of(m.idle_timeout_s),
+            },
+        );
+        if m.status != Status::Ready.as_str() {
+            self.set_status(m.id, Status::Ready, None, None, None)
+                .await?;
+        }
+        self.set_accepting(m.id, true);
+        self.spawn_supervisor(m.id, sandbox_id);
+        Ok(())
+    }
+
+    /// Record a restart (`why`, and how the sandbox comes up) and bring a new sandbox up.
+    /// Call with the instance's lock held.
+    async fn restart_locked(self: &Arc<Self>, id: Uuid, why: &str) -> Result<(), sea_orm::DbErr> {
+        let launch = self.next_launch();
+        let reason = format!("{why}; {}", launch.how());
+        if let Err(e) = self
+            .set_status(
+                id,
+                Status::Starting,
+                Some(&reason),
+                None,
+                Some(&launch.sandbox_id),
+            )
+            .await
+        {
+            self.release(launch);
+            return Err(e);
+        }
+        self.bring_up(id, launch).await;
+        Ok(())
     }
 
     /// Stop the serving sandbox, if any. Call with the instance's lock held.
@@ -1044,21 +1064,7 @@ impl InstanceManager {
             match adopted {
                 Some(r) => {
                     tracing::info!(instance_id = %id, sandbox_id = %r.sandbox_id, "re-adopted running sandbox");
-                    self.serving.lock().expect("serving").insert(
-                        id,
-                        Serving {
-                            sandbox_id: r.sandbox_id.clone(),
-                            endpoint: r.endpoint,
-                            account_id: m.account_id,
-                            accepting: false,
-                            idle_timeout: self.idle_timeout_of(m.idle_timeout_s),
-                        },
-                    );
-                    if status != Some(Status::Ready) {
-                        self.set_status(id, Status::Ready, None, None, None).await?;
-                    }
-                    self.set_accepting(id, true);
-                    self.spawn_supervisor(id, r.sandbox_id);
+                    self.take_up(&m, r.sandbox_id, r.endpoint).await?;
                 }
                 None => {
                     let launch = Launch {

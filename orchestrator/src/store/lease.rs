@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::Store;
-use super::entities::{instance_activity, instance_lease};
+use super::entities::instance_lease;
 
 /// How long a lease lasts without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -21,7 +21,8 @@ const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often a waiting replica tries again.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
 
-fn now_ms() -> i64 {
+/// Now, as milliseconds since the Unix epoch (the clock leases and activity use).
+pub fn epoch_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -40,7 +41,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<bool, DbErr> {
         use instance_lease::Column;
-        let expires = now_ms() + ttl.as_millis() as i64;
+        let expires = epoch_ms() + ttl.as_millis() as i64;
         let row = instance_lease::ActiveModel {
             instance_id: Set(instance),
             holder: Set(holder.to_owned()),
@@ -48,7 +49,7 @@ impl Store {
         };
         let replica = holder.split(':').next().unwrap_or(holder);
         let free = Expr::col((instance_lease::Entity, Column::ExpiresAtMs))
-            .lt(now_ms())
+            .lt(epoch_ms())
             .or(Expr::col((instance_lease::Entity, Column::Holder)).like(format!("{replica}:%")));
         let res = instance_lease::Entity::insert(row)
             .on_conflict(
@@ -77,7 +78,7 @@ impl Store {
         let res = instance_lease::Entity::update_many()
             .col_expr(
                 Column::ExpiresAtMs,
-                Expr::value(now_ms() + ttl.as_millis() as i64),
+                Expr::value(epoch_ms() + ttl.as_millis() as i64),
             )
             .filter(Column::InstanceId.eq(instance))
             .filter(Column::Holder.eq(holder))
@@ -171,50 +172,4 @@ impl Drop for InstanceLease {
             });
         }
     }
-}
-
-impl Store {
-    /// Record that `instance` was in use at `at_ms` (kept if later than what is there).
-    pub async fn record_activity(&self, instance: Uuid, at_ms: i64) -> Result<(), DbErr> {
-        use instance_activity::Column;
-        let row = instance_activity::ActiveModel {
-            instance_id: Set(instance),
-            last_active_ms: Set(at_ms),
-        };
-        let res = instance_activity::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(Column::InstanceId)
-                    .update_column(Column::LastActiveMs)
-                    .action_and_where(
-                        Expr::col((instance_activity::Entity, Column::LastActiveMs)).lt(at_ms),
-                    )
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await;
-        match res {
-            Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// When `instance` was last in use by any replica's account (ms since the epoch).
-    pub async fn last_activity(&self, instance: Uuid) -> Result<Option<i64>, DbErr> {
-        Ok(instance_activity::Entity::find_by_id(instance)
-            .one(&self.db)
-            .await?
-            .map(|m| m.last_active_ms))
-    }
-
-    pub async fn forget_activity(&self, instance: Uuid) -> Result<(), DbErr> {
-        instance_activity::Entity::delete_by_id(instance)
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-}
-
-/// Now, as milliseconds since the Unix epoch (the clock leases and activity use).
-pub fn epoch_ms() -> i64 {
-    now_ms()
 }

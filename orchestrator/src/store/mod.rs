@@ -5,6 +5,7 @@
 //! Queries that span owners (the reconciler, capacity) are named `*_all_owners`.
 
 pub mod access;
+pub mod activity;
 pub mod chat;
 pub mod entities;
 pub mod lease;
@@ -313,7 +314,7 @@ impl Store {
     /// Instances on this node that should be running (capacity accounting).
     pub async fn count_running_all_owners(&self) -> Result<u64, DbErr> {
         instance::Entity::find()
-            .filter(instance::Column::DesiredState.eq("running"))
+            .filter(instance::Column::DesiredState.eq(crate::instances::DESIRED_RUNNING))
             .count(&self.db)
             .await
     }
@@ -321,6 +322,15 @@ impl Store {
     /// Every instance (the reconciler).
     pub async fn list_instances_all_owners(&self) -> Result<Vec<instance::Model>, DbErr> {
         instance::Entity::find().all(&self.db).await
+    }
+
+    /// Every instance meant to be running, whoever owns it (the periodic supervision pass:
+    /// sleeping and stopped ones, most of a large node, are not read).
+    pub async fn list_running_instances_all_owners(&self) -> Result<Vec<instance::Model>, DbErr> {
+        instance::Entity::find()
+            .filter(instance::Column::DesiredState.eq(crate::instances::DESIRED_RUNNING))
+            .all(&self.db)
+            .await
     }
 
     /// One instance by id, whoever owns it (the lifecycle worker, after an owner-scoped
