@@ -220,7 +220,9 @@ impl Default for RateLimitSettings {
 /// The warm pool: sandboxes started before anyone needs them, with the OpenClaw gateway booted
 /// and its slow first turn done, so that a create or a wake hands one over at once instead of
 /// waiting ~20 s for a boot. Each costs an idle gateway's memory (~1 GB) and counts against
-/// `limits.max_running_instances`. The local runtime only (Kubernetes starts cold).
+/// `limits.max_running_instances`. Local: any create or wake claims one. Kubernetes: each
+/// replica keeps this many pods, each started for a reserved instance id with that id's fresh
+/// volume; only creates claim them (a pod cannot mount an existing instance's volume later).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct PoolSettings {

@@ -166,7 +166,13 @@ pub async fn run_browser_script(script: &str, server: &Server) -> String {
 
 /// The repository's root (for scripts and fixtures the tests run).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read when the tests run (cargo sets it then): a binary reused from a checkout at another
+    // path must not run that checkout's scripts.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).into(),
+            PathBuf::from,
+        )
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()

@@ -48,8 +48,9 @@ pub struct ApiRoot {
     pub limits: LimitsInfo,
     pub model: ModelInfo,
     pub features: FeaturesInfo,
-    /// Sandboxes kept booted and warmed for creates and wakes (`pool.size`; the local runtime
-    /// only). With none ready, a create or wake is a cold start (the agent boots in ~20 s).
+    /// Sandboxes kept booted and warmed for creates and wakes (`pool.size`; on Kubernetes, per
+    /// replica and for creates only: a pooled pod comes with a new instance's fresh volume).
+    /// With none ready, a create or wake is a cold start (the agent boots in ~20 s).
     pub warm_pool: PoolStats,
     pub documentation: DocumentationInfo,
     /// The resource map of the API contract (seed 001); `{instanceId}` is an instance's `id`.

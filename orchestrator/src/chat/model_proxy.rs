@@ -206,8 +206,17 @@ impl ModelRouter {
 }
 
 impl ModelService for ModelRouter {
+    /// An id that names no instance is one reserved for a Kubernetes warm-pool pod (only the
+    /// orchestrator mints model tokens): the pod's gateway is warming up, and its call is
+    /// answered as [`ModelCaller::Pool`]. Once the instance exists, its calls are its own.
     fn call(self: Arc<Self>, instance_id: Uuid, req: Request<Incoming>) -> ModelAnswer {
-        Box::pin(self.handle(ModelCaller::Instance(instance_id), req))
+        Box::pin(async move {
+            let caller = match self.store.instance_for_model_all_owners(instance_id).await {
+                Ok(None) => ModelCaller::Pool,
+                _ => ModelCaller::Instance(instance_id),
+            };
+            self.handle(caller, req).await
+        })
     }
 
     fn serve(

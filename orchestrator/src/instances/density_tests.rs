@@ -202,6 +202,7 @@ impl Store {
             let m = self
                 .insert_instance(
                     owner,
+                    None,
                     NewInstance {
                         name: format!("dense-{i:05}"),
                         ..Default::default()

@@ -73,6 +73,8 @@ pub struct InstanceManager {
 struct Launch {
     sandbox_id: String,
     warm: Option<Warm>,
+    /// Why a cold start, when the pool has sandboxes but only for new instances.
+    new_only: bool,
 }
 
 impl Launch {
@@ -80,6 +82,8 @@ impl Launch {
     fn how(&self) -> &'static str {
         if self.warm.is_some() {
             "a warm sandbox from the pool: the agent is ready at once"
+        } else if self.new_only {
+            "cold start (this runtime's warm pool serves new instances only: a pooled pod cannot mount an existing instance's volume): the agent needs about 20 s to boot"
         } else {
             "cold start (the warm pool is empty): the agent needs about 20 s to boot"
         }
@@ -121,30 +125,53 @@ impl InstanceManager {
     /// one at a time (two gateways booting at once on a small machine each take twice as
     /// long) while the node has room. Call after [`InstanceManager::reconcile`].
     pub fn spawn_pool_filler(self: &Arc<Self>) {
-        if self.pool.stats().size == 0 {
+        // With a reserving runtime (Kubernetes) other replicas' leftovers are tended even
+        // without a pool of our own.
+        let reserves = self.runtime.has_pool() && self.runtime.pool_reserves_ids();
+        if self.pool.stats().size == 0 && !reserves {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            for (sandbox_id, endpoint) in this.runtime.list_pooled().await {
-                let adopted = Warm {
-                    sandbox_id,
-                    endpoint,
+            for p in this.runtime.list_pooled().await {
+                let (None, Some(endpoint)) = (p.reserved, p.endpoint) else {
+                    continue;
                 };
-                if let Err(e) = this.pool.warm_one(&*this.runtime, Some(adopted)).await {
+                let adopted = Warm {
+                    sandbox_id: p.sandbox_id,
+                    endpoint,
+                    reserved: None,
+                };
+                if let Err(e) = this
+                    .pool
+                    .warm_one(&*this.runtime, Some(adopted), None)
+                    .await
+                {
                     tracing::warn!(error = %e, "a pooled sandbox from before the restart could not rejoin the pool");
                 }
             }
             this.pool.trim(&*this.runtime).await;
-            let mut failures = 0u32;
-            let mut checked = tokio::time::Instant::now();
-            loop {
-                if checked.elapsed() >= Duration::from_secs(10) {
-                    this.pool.prune(&*this.runtime).await;
-                    checked = tokio::time::Instant::now();
+            // Every 10 s, beside the filling (which may wait minutes for a pod): drop dead
+            // pooled sandboxes, and tend other replicas' leftovers.
+            let tender = this.clone();
+            tokio::spawn(async move {
+                loop {
+                    tender.pool.prune(&*tender.runtime).await;
+                    tender.tend_pool_leftovers().await;
+                    tokio::time::sleep(Duration::from_secs(10)).await;
                 }
+            });
+            let mut failures = 0u32;
+            loop {
                 if this.pool.wants_more() && this.room_for_pool().await {
-                    match this.pool.warm_one(&*this.runtime, None).await {
+                    let reserved = if this.runtime.pool_reserves_ids() {
+                        let id = Uuid::new_v4();
+                        let lease = this.store.lease(id, &this.replica_id).await;
+                        Some(this.pool.reserve(id, lease))
+                    } else {
+                        None
+                    };
+                    match this.pool.warm_one(&*this.runtime, None, reserved).await {
                         Ok(()) => failures = 0,
                         Err(e) => {
                             failures += 1;
@@ -163,6 +190,69 @@ impl InstanceManager {
         });
     }
 
+    /// Kubernetes: take care of pooled pods no replica keeps any more (the lease on their
+    /// reserved id is free: the replica that started them died or shrank its pool). One whose
+    /// id became an instance (its replica died in the middle of the claim) leaves its volume
+    /// to that instance, which its own supervision brings up; a ready one joins this pool if
+    /// it wants more; the rest are removed with their volumes.
+    async fn tend_pool_leftovers(self: &Arc<Self>) {
+        if !self.runtime.pool_reserves_ids() {
+            return;
+        }
+        for p in self.runtime.list_pooled().await {
+            let Some(id) = p.reserved else { continue };
+            if self.pool.is_reserved(id) {
+                continue;
+            }
+            // Our own lifecycle work on the id (a claim under way) holds this lock.
+            let Ok(_local) = self.lock_for(id).try_lock_owned() else {
+                continue;
+            };
+            if self.pool.is_reserved(id) {
+                continue;
+            }
+            let Ok(Some(lease)) = self.store.try_hold(id, &self.replica_id).await else {
+                continue;
+            };
+            let Ok(instance) = self.store.get_instance_all_owners(id).await else {
+                continue;
+            };
+            if instance.is_some() {
+                tracing::warn!(instance_id = %id, sandbox_id = %p.sandbox_id, "a pooled sandbox's claim was cut short; its volume stays with the instance");
+                let _ = self
+                    .runtime
+                    .discard_pooled(&p.sandbox_id, Some(id), true)
+                    .await;
+                continue;
+            }
+            let reserved = self.pool.reserve(id, Some(lease));
+            match p.endpoint {
+                Some(endpoint) if self.pool.wants_more() => {
+                    tracing::info!(sandbox_id = %p.sandbox_id, "taking up a pooled sandbox another replica left");
+                    let adopted = Warm {
+                        sandbox_id: p.sandbox_id,
+                        endpoint,
+                        reserved: Some(reserved),
+                    };
+                    if let Err(e) = self
+                        .pool
+                        .warm_one(&*self.runtime, Some(adopted), None)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "a pooled sandbox another replica left could not join the pool");
+                    }
+                }
+                _ => {
+                    tracing::info!(sandbox_id = %p.sandbox_id, "removing a pooled sandbox another replica left");
+                    let _ = self
+                        .runtime
+                        .discard_pooled(&p.sandbox_id, Some(id), false)
+                        .await;
+                }
+            }
+        }
+    }
+
     /// Whether one more pooled sandbox fits beside the running instances.
     async fn room_for_pool(&self) -> bool {
         let running = self
@@ -173,17 +263,25 @@ impl InstanceManager {
         running.saturating_add(self.pool.total() as u64) < self.limits.max_running_instances
     }
 
-    /// The sandbox for a start without an admission check (the instance is already counted):
-    /// a warm one if the pool has one.
+    /// The sandbox for a start of an existing instance without an admission check (the
+    /// instance is already counted): a warm one if the pool has one it can use.
     fn next_launch(&self) -> Launch {
-        match self.pool.take() {
+        self.launch(false)
+    }
+
+    /// A warm sandbox if the pool has one fit for a new instance (`for_new_instance`) or
+    /// for an existing one, else a new sandbox id for a cold start.
+    fn launch(&self, for_new_instance: bool) -> Launch {
+        match self.pool.take(for_new_instance) {
             Some(warm) => Launch {
                 sandbox_id: warm.sandbox_id.clone(),
                 warm: Some(warm),
+                new_only: false,
             },
             None => Launch {
                 sandbox_id: new_sandbox_id(),
                 warm: None,
+                new_only: !for_new_instance && self.pool.stats().ready > 0,
             },
         }
     }
@@ -192,7 +290,11 @@ impl InstanceManager {
     /// Call with the admission lock held. A warm sandbox is already counted against
     /// capacity, so claiming one is admitted whenever the pool has one.
     async fn admit_launch(&self) -> ApiResult<Launch> {
-        let launch = self.next_launch();
+        self.admit(self.next_launch()).await
+    }
+
+    /// `launch`, unless the node is full (`503`; its warm sandbox goes back to the pool).
+    async fn admit(&self, launch: Launch) -> ApiResult<Launch> {
         if let Err(e) = self.check_capacity().await {
             self.release(launch);
             return Err(e);
@@ -508,7 +610,7 @@ impl InstanceManager {
             };
             let admission = self.policy.admit(&ctx).await?;
             // Capacity before the policy commits: a `503` never uses up an invite redemption.
-            let launch = self.admit_launch().await?;
+            let launch = self.admit(self.launch(true)).await?;
             if let Err(e) = self.policy.commit(&ctx, admission).await {
                 self.release(launch);
                 return Err(e);
@@ -520,6 +622,7 @@ impl InstanceManager {
                 .store
                 .insert_instance(
                     &caller.owner,
+                    launch.warm.as_ref().and_then(Warm::reserved_id),
                     new,
                     Status::Provisioning.as_str(),
                     Some(launch.how()),
@@ -567,7 +670,17 @@ impl InstanceManager {
                 )
             }
             _ => {
-                self.release(launch);
+                match launch.warm {
+                    // Started for this instance's id: its volume is the instance's now (or
+                    // goes with it), so only the pod goes.
+                    Some(w) if w.reserved.is_some() => {
+                        let _ = self
+                            .runtime
+                            .discard_pooled(&w.sandbox_id, w.reserved_id(), true)
+                            .await;
+                    }
+                    _ => self.release(launch),
+                }
                 return;
             }
         };
@@ -1070,6 +1183,7 @@ impl InstanceManager {
                     let launch = Launch {
                         sandbox_id: new_sandbox_id(),
                         warm: None,
+                        new_only: false,
                     };
                     self.set_status(
                         id,

@@ -9,12 +9,21 @@
 //! forwarder), so nothing restarts or reloads. The gateway's session store is new to the
 //! instance: chat replays a session's history on its next turn (`chat::turn`).
 //!
+//! On Kubernetes a pod's volumes are fixed when it is created, so a pooled pod is started for an
+//! instance id *reserved* in advance, with that id's fresh volume, secret and network policy
+//! ([`Runtime::pool_reserves_ids`]). Only a create can claim it: the new instance takes the
+//! reserved id. The replica keeping a reserved sandbox holds the id's lease (`store/lease.rs`)
+//! from before the pod exists until the claim, so no other replica takes it up; a reserved
+//! sandbox whose lease is free was left by a replica that died, and
+//! `InstanceManager::spawn_pool_filler` adopts or removes it.
+//!
 //! **Invariant:** a pooled sandbox serves at most one instance in its life; when that instance
 //! sleeps or stops, the sandbox is stopped like any other and never returns to the pool. So no
 //! tenant's data can reach another through the pool.
 
-use std::sync::Mutex;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,8 +31,11 @@ use http_body_util::{BodyExt, Full};
 use sandbox_agent::protocol;
 use serde_json::json;
 
+use uuid::Uuid;
+
 use crate::agent_client;
 use crate::runtime::{AgentEndpoint, Runtime, new_sandbox_id};
+use crate::store::lease::InstanceLease;
 
 /// How long a pooled gateway may take to boot and answer its warm-up turn.
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -33,6 +45,36 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Warm {
     pub sandbox_id: String,
     pub endpoint: AgentEndpoint,
+    /// The instance id the sandbox was started for, if the runtime reserves ids.
+    pub reserved: Option<Arc<Reserved>>,
+}
+
+impl Warm {
+    /// The id a new instance claiming this sandbox must have.
+    pub fn reserved_id(&self) -> Option<Uuid> {
+        self.reserved.as_ref().map(|r| r.id)
+    }
+}
+
+/// An instance id reserved for a pooled sandbox. While it lives, this replica holds the id's
+/// lease and the pool knows the id as its own; both end when the last handle drops (after
+/// the claim, or when the sandbox is discarded).
+pub struct Reserved {
+    pub id: Uuid,
+    _lease: Option<InstanceLease>,
+    registry: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+impl std::fmt::Debug for Reserved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reserved").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.registry.lock().expect("reserved").remove(&self.id);
+    }
 }
 
 /// The pool's sandboxes: warmed ones, and how many are still warming.
@@ -40,6 +82,9 @@ pub struct WarmPool {
     target: usize,
     ready: Mutex<Vec<Warm>>,
     warming: AtomicUsize,
+    /// Reserved instance ids of this replica's pooled sandboxes, warming, waiting or being
+    /// claimed.
+    reserved: Arc<Mutex<HashSet<Uuid>>>,
     /// Rings when a sandbox was taken (time to refill).
     pub(super) taken: tokio::sync::Notify,
 }
@@ -61,14 +106,35 @@ impl WarmPool {
             target,
             ready: Mutex::new(Vec::new()),
             warming: AtomicUsize::new(0),
+            reserved: Arc::new(Mutex::new(HashSet::new())),
             taken: tokio::sync::Notify::new(),
         }
     }
 
+    /// Reserve `id` for a pooled sandbox, `lease` being this replica's lease on it.
+    pub fn reserve(&self, id: Uuid, lease: Option<InstanceLease>) -> Arc<Reserved> {
+        self.reserved.lock().expect("reserved").insert(id);
+        Arc::new(Reserved {
+            id,
+            _lease: lease,
+            registry: self.reserved.clone(),
+        })
+    }
+
+    /// Whether `id` is reserved by one of this replica's pooled sandboxes.
+    pub fn is_reserved(&self, id: Uuid) -> bool {
+        self.reserved.lock().expect("reserved").contains(&id)
+    }
+
     /// A warmed sandbox, oldest first; `None` when the pool is empty (a cold start follows).
-    pub fn take(&self) -> Option<Warm> {
+    /// `for_new_instance`: the caller creates an instance and can give it a reserved id;
+    /// otherwise (a start or wake of an existing instance) only unreserved sandboxes qualify.
+    pub fn take(&self, for_new_instance: bool) -> Option<Warm> {
         let mut ready = self.ready.lock().expect("pool");
-        let warm = (!ready.is_empty()).then(|| ready.remove(0));
+        let warm = ready
+            .iter()
+            .position(|w| for_new_instance || w.reserved.is_none())
+            .map(|i| ready.remove(i));
         drop(ready);
         if warm.is_some() {
             self.taken.notify_one();
@@ -100,27 +166,30 @@ impl WarmPool {
     }
 
     /// Start one sandbox and warm it up (boot, then one turn), or warm up one found running
-    /// unclaimed after a restart (`adopted`). Counts as warming meanwhile; on success it joins
-    /// the pool, on failure it is stopped.
+    /// unclaimed (`adopted`). `reserved`: the instance id a new sandbox is started for (see
+    /// [`Runtime::pool_reserves_ids`]). Counts as warming meanwhile; on success it joins the
+    /// pool, on failure it is discarded.
     pub async fn warm_one(
         &self,
         runtime: &dyn Runtime,
         adopted: Option<Warm>,
+        reserved: Option<Arc<Reserved>>,
     ) -> Result<(), String> {
         self.warming.fetch_add(1, Ordering::AcqRel);
         let started = Instant::now();
-        let (sandbox_id, result) = match adopted {
+        let (sandbox_id, reserved, result) = match adopted {
             Some(w) => {
                 let r = warm_up(&w.endpoint).await.map(|()| w.endpoint);
-                (w.sandbox_id, r)
+                (w.sandbox_id, w.reserved, r)
             }
             None => {
                 let sandbox_id = new_sandbox_id();
-                let r = match runtime.start_pooled(&sandbox_id).await {
+                let id = reserved.as_ref().map(|r| r.id);
+                let r = match runtime.start_pooled(&sandbox_id, id).await {
                     Ok(endpoint) => warm_up(&endpoint).await.map(|()| endpoint),
                     Err(e) => Err(e.to_string()),
                 };
-                (sandbox_id, r)
+                (sandbox_id, reserved, r)
             }
         };
         let outcome = match result {
@@ -129,11 +198,13 @@ impl WarmPool {
                 self.put_back(Warm {
                     sandbox_id,
                     endpoint,
+                    reserved,
                 });
                 Ok(())
             }
             Err(e) => {
-                let _ = runtime.stop(&sandbox_id).await;
+                let id = reserved.as_ref().map(|r| r.id);
+                let _ = runtime.discard_pooled(&sandbox_id, id, false).await;
                 Err(e)
             }
         };
@@ -157,7 +228,9 @@ impl WarmPool {
             };
             if removed {
                 tracing::warn!(sandbox_id = %w.sandbox_id, "a pooled sandbox died; replacing it");
-                let _ = runtime.stop(&w.sandbox_id).await;
+                let _ = runtime
+                    .discard_pooled(&w.sandbox_id, w.reserved_id(), false)
+                    .await;
             }
         }
     }
@@ -171,7 +244,9 @@ impl WarmPool {
             ready.split_off(keep)
         };
         for w in extra {
-            let _ = runtime.stop(&w.sandbox_id).await;
+            let _ = runtime
+                .discard_pooled(&w.sandbox_id, w.reserved_id(), false)
+                .await;
         }
     }
 }
@@ -215,4 +290,40 @@ async fn warm_up(endpoint: &AgentEndpoint) -> Result<(), String> {
     tokio::time::timeout(WARM_UP_TIMEOUT + Duration::from_secs(30), call)
         .await
         .map_err(|_| "the gateway did not warm up in time".to_owned())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::AgentAddr;
+    use crate::settings::Secret;
+
+    fn warm(pool: &WarmPool, sandbox_id: &str, reserved: Option<Uuid>) -> Warm {
+        Warm {
+            sandbox_id: sandbox_id.into(),
+            endpoint: AgentEndpoint {
+                addr: AgentAddr::Unix("/nonexistent".into()),
+                token: Secret::new("t"),
+            },
+            reserved: reserved.map(|id| pool.reserve(id, None)),
+        }
+    }
+
+    #[test]
+    fn reserved_sandboxes_go_to_new_instances_only_and_are_known_until_dropped() {
+        let pool = WarmPool::new(2);
+        let id = Uuid::new_v4();
+        pool.put_back(warm(&pool, "sandy-reserved", Some(id)));
+        assert!(pool.is_reserved(id));
+        // A start or wake of an existing instance cannot use a sandbox reserved for a new id.
+        assert!(pool.take(false).is_none());
+        pool.put_back(warm(&pool, "sandy-free", None));
+        assert_eq!(pool.take(false).unwrap().sandbox_id, "sandy-free");
+        // A create takes it, and the id stays reserved while the claim holds the sandbox.
+        let taken = pool.take(true).unwrap();
+        assert_eq!(taken.reserved_id(), Some(id));
+        assert!(pool.is_reserved(id));
+        drop(taken);
+        assert!(!pool.is_reserved(id));
+    }
 }

@@ -56,6 +56,16 @@ pub struct RunningSandbox {
     pub endpoint: AgentEndpoint,
 }
 
+/// An unclaimed pooled sandbox, as [`Runtime::list_pooled`] finds it.
+#[derive(Debug, Clone)]
+pub struct PooledSandbox {
+    pub sandbox_id: String,
+    /// Where its agent answers; `None` while it is still coming up.
+    pub endpoint: Option<AgentEndpoint>,
+    /// The instance id it was started for ([`Runtime::pool_reserves_ids`]).
+    pub reserved: Option<Uuid>,
+}
+
 /// A runtime failure. Messages are shown to customers as an instance's failure reason, so they
 /// must not contain host paths or secrets; details go to the log.
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +121,22 @@ pub trait Runtime: Send + Sync + 'static {
         false
     }
 
-    /// Start a sandbox that serves no instance yet, on scratch storage of its own; returns
-    /// once its agent answers (its gateway then boots in the background).
-    async fn start_pooled(&self, _sandbox_id: &str) -> Result<AgentEndpoint, RuntimeError> {
+    /// Whether a pooled sandbox is started for an instance id reserved in advance (Kubernetes:
+    /// a pod's volumes are fixed when it is created, so a pooled pod comes with the fresh
+    /// volume, secret and network policy of the instance it will serve, and can only serve a
+    /// *new* instance, created with that id). `false` (local): any instance can claim one.
+    fn pool_reserves_ids(&self) -> bool {
+        false
+    }
+
+    /// Start a sandbox that serves no instance yet, on scratch storage of its own (or, when
+    /// [`Runtime::pool_reserves_ids`], on the fresh storage of the instance id `reserved`);
+    /// returns once its agent answers (its gateway then boots in the background).
+    async fn start_pooled(
+        &self,
+        _sandbox_id: &str,
+        _reserved: Option<Uuid>,
+    ) -> Result<AgentEndpoint, RuntimeError> {
         Err(RuntimeError::StartFailed(
             "this runtime has no warm pool".into(),
         ))
@@ -132,9 +155,22 @@ pub trait Runtime: Send + Sync + 'static {
         ))
     }
 
-    /// Pooled sandboxes still running unclaimed, e.g. from an earlier orchestrator process.
-    async fn list_pooled(&self) -> Vec<(String, AgentEndpoint)> {
+    /// Pooled sandboxes that are still unclaimed, e.g. from an earlier orchestrator process
+    /// or, on Kubernetes, from any replica (the caller tells them apart by their reserved
+    /// ids' leases).
+    async fn list_pooled(&self) -> Vec<PooledSandbox> {
         Vec::new()
+    }
+
+    /// Stop an unclaimed pooled sandbox and remove its storage, unless `keep_storage` (its
+    /// reserved id became an instance, whose storage it now is).
+    async fn discard_pooled(
+        &self,
+        sandbox_id: &str,
+        _reserved: Option<Uuid>,
+        _keep_storage: bool,
+    ) -> Result<(), RuntimeError> {
+        self.stop(sandbox_id).await
     }
 
     /// Running sandboxes of `instance` other than `current` (left by a racing replica or a
@@ -188,7 +224,8 @@ pub trait ModelService: Send + Sync + 'static {
     ) -> tokio::task::AbortHandle;
 
     /// Answer one model call made by `instance_id`'s sandbox; the caller has established which
-    /// instance is calling.
+    /// instance is calling. An id that names no instance (yet) is a warm-pool pod's reserved
+    /// id: answered as [`ModelCaller::Pool`].
     fn call(
         self: Arc<Self>,
         instance_id: Uuid,

@@ -121,6 +121,25 @@ impl Store {
                 }
             }
         }
+        Some(self.held(instance, holder))
+    }
+
+    /// Take the lease on `instance` for `replica` if it is free now (see [`Store::try_lease`]),
+    /// without waiting; held (renewed) until the guard drops.
+    pub async fn try_hold(
+        &self,
+        instance: Uuid,
+        replica: &str,
+    ) -> Result<Option<InstanceLease>, DbErr> {
+        let holder = format!("{replica}:{}", Uuid::new_v4());
+        Ok(self
+            .try_lease(instance, &holder, LEASE_TTL)
+            .await?
+            .then(|| self.held(instance, holder)))
+    }
+
+    /// The guard of a lease just taken: renews it until dropped.
+    fn held(&self, instance: Uuid, holder: String) -> InstanceLease {
         let store = self.clone();
         let renewing = holder.clone();
         let renew = tokio::spawn(async move {
@@ -138,12 +157,12 @@ impl Store {
                 }
             }
         });
-        Some(InstanceLease {
+        InstanceLease {
             store: self.clone(),
             instance,
             holder,
             renew: renew.abort_handle(),
-        })
+        }
     }
 }
 

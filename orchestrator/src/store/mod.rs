@@ -215,10 +215,12 @@ impl Store {
 
     // ---- instances ---------------------------------------------------------------------
 
-    /// Insert a new instance in `status` with its first transition.
+    /// Insert a new instance in `status` with its first transition; `id` is a reserved one
+    /// (a pooled sandbox was started for it), else a new one.
     pub async fn insert_instance(
         &self,
         owner: &Owner,
+        id: Option<Uuid>,
         new: NewInstance,
         status: &str,
         reason: Option<&str>,
@@ -227,7 +229,7 @@ impl Store {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         let model = instance::ActiveModel {
-            id: Set(Uuid::new_v4()),
+            id: Set(id.unwrap_or_else(Uuid::new_v4)),
             account_id: Set(owner.0),
             name: Set(new.name),
             status: Set(status.to_owned()),

@@ -13,5 +13,6 @@ mod harness;
 mod helpers;
 mod lifecycle;
 mod manifests;
+mod pool;
 mod relay;
 mod replicas;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::harness::{self, cluster, free_port, wait_status};
 use crate::helpers::{self, ADMIN_KEY};
 
-struct Agent(Child);
+pub(crate) struct Agent(Child);
 
 impl Drop for Agent {
     fn drop(&mut self) {
@@ -35,14 +35,16 @@ fn agent_binary() -> std::path::PathBuf {
 }
 
 /// The pod's stand-in: a real agent on `127.0.0.1:<agent port>` with the tokens the runtime put
-/// in the instance's secret (what the pod's init container hands it). Returns the agent, its
-/// directory and the model token.
-async fn agent_for(
+/// in the instance's secret (what the pod's init container hands it), and with the real
+/// OpenClaw gateway when `openclaw` is given. Returns the agent, its directory (the volume's
+/// stand-in) and the model token.
+pub(crate) async fn agent_for(
     c: &harness::Cluster,
     ns: &str,
     id: &str,
     agent_port: u16,
     sandbox_port: u16,
+    openclaw: Option<&std::path::Path>,
 ) -> (Agent, tempfile::TempDir, String) {
     let secret = c
         .api::<Secret>(ns)
@@ -57,8 +59,16 @@ async fn agent_for(
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(dir.path().join("agent-token"), token("agent-token")).unwrap();
     std::fs::write(dir.path().join("model-token"), token("model-token")).unwrap();
+    let mut command = Command::new(agent_binary());
+    if let Some(openclaw) = openclaw {
+        command
+            .arg("--openclaw-dir")
+            .arg(openclaw)
+            .args(["--gateway-port", &free_port().to_string()])
+            .args(["--model-port", &free_port().to_string()]);
+    }
     let agent = Agent(
-        Command::new(agent_binary())
+        command
             .args(["--listen", &format!("tcp:127.0.0.1:{agent_port}")])
             .arg("--workspace")
             .arg(&workspace)
@@ -106,7 +116,7 @@ async fn model_call(sandbox_port: u16, token: String, text: &str) -> (u16, Value
 
 /// Settings whose sandbox port is fixed (sandboxes must know it) and whose runtime checks the
 /// agent itself.
-fn checked_settings(
+pub(crate) fn checked_settings(
     c: &harness::Cluster,
     ns: &str,
 ) -> (orchestrator::settings::Settings, tempfile::TempDir, u16) {
@@ -128,7 +138,7 @@ async fn files_exec_and_model_calls_go_through_the_pod_address() {
 
     let id = app.create_instance(ADMIN_KEY).await;
     let pod = c.pod_of(&ns, &id).await;
-    let (_agent, dir, model_token) = agent_for(&c, &ns, &id, agent_port, sandbox_port).await;
+    let (_agent, dir, model_token) = agent_for(&c, &ns, &id, agent_port, sandbox_port, None).await;
     c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
     wait_status(&app, &id, "ready", 15).await;
     // The agent took its token files.
@@ -192,7 +202,7 @@ async fn a_second_replica_relays_to_the_pod_and_serves_its_model_calls() {
 
     let id = a.create_instance(ADMIN_KEY).await;
     let pod = c.pod_of(&ns, &id).await;
-    let (_agent, _dir, model_token) = agent_for(&c, &ns, &id, agent_port, sandbox_port).await;
+    let (_agent, _dir, model_token) = agent_for(&c, &ns, &id, agent_port, sandbox_port, None).await;
     c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
     wait_status(&a, &id, "ready", 15).await;
 

@@ -101,18 +101,23 @@ async fn two_replicas_racing_create_one_pod_and_one_set_of_tokens() {
 }
 
 /// The real orchestrator binary, with the Kubernetes runtime, on a fixed port.
-struct Orchestrator {
+pub(crate) struct Orchestrator {
     child: Child,
     base: String,
 }
 
 impl Orchestrator {
-    fn start(c: &Cluster, ns: &str, data: &std::path::Path, agent_port: u16) -> Orchestrator {
+    pub(crate) fn start(
+        c: &Cluster,
+        ns: &str,
+        data: &std::path::Path,
+        agent_port: u16,
+    ) -> Orchestrator {
         Orchestrator::start_with(c, ns, data, agent_port, &[])
     }
 
     /// With more settings (`OCAAS_*` variables), e.g. a shared database.
-    fn start_with(
+    pub(crate) fn start_with(
         c: &Cluster,
         ns: &str,
         data: &std::path::Path,
@@ -137,6 +142,8 @@ impl Orchestrator {
             .env("OCAAS_KUBERNETES__CHECK_AGENT", "false")
             .env("OCAAS_KUBERNETES__START_TIMEOUT_S", "60")
             .env("OCAAS_KUBERNETES__STOP_GRACE_S", "5")
+            // No warm pool unless a test asks for one.
+            .env("OCAAS_POOL__SIZE", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
@@ -147,7 +154,7 @@ impl Orchestrator {
         }
     }
 
-    async fn call(&self, method: &str, path: &str) -> (u16, serde_json::Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str) -> (u16, serde_json::Value) {
         let resp = reqwest::Client::new()
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .bearer_auth(ADMIN_KEY)
@@ -159,20 +166,20 @@ impl Orchestrator {
         (status, resp.json().await.unwrap_or_default())
     }
 
-    async fn up(&self) {
+    pub(crate) async fn up(&self) {
         wait_until("the orchestrator to listen", 30, || async {
             reqwest::get(format!("{}/healthz", self.base)).await.ok()
         })
         .await;
     }
 
-    async fn status(&self, id: &str) -> serde_json::Value {
+    pub(crate) async fn status(&self, id: &str) -> serde_json::Value {
         self.call("GET", &format!("/api/instances/{id}/status"))
             .await
             .1
     }
 
-    async fn wait_status(&self, id: &str, status: &str) -> serde_json::Value {
+    pub(crate) async fn wait_status(&self, id: &str, status: &str) -> serde_json::Value {
         wait_until(&format!("instance {id} to be {status}"), 20, || async {
             let v = self.status(id).await;
             (v["status"] == status).then_some(v)
@@ -181,7 +188,7 @@ impl Orchestrator {
     }
 
     /// `kill -9`: no graceful anything.
-    fn crash(mut self) {
+    pub(crate) fn crash(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

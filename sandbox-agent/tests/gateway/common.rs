@@ -14,8 +14,17 @@ use sandbox_agent::{
     protocol::GatewayStatus,
 };
 
-/// The fake gateway script.
-pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gateway/fake_gateway.py");
+/// The fake gateway script, in the checkout the tests run from (cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs them; the compile-time value is the fallback, and would
+/// be stale for a test binary reused from a checkout at another path).
+pub fn script() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || env!("CARGO_MANIFEST_DIR").into(),
+            std::path::PathBuf::from,
+        )
+        .join("tests/gateway/fake_gateway.py")
+}
 
 /// The absolute path of the python3 interpreter (the command runs with a cleared environment,
 /// so a pyenv shim on `PATH` would not work).
@@ -84,7 +93,7 @@ impl Fake {
             program: python().to_owned(),
             args: vec![
                 "-u".into(),
-                SCRIPT.into(),
+                script().into(),
                 "--port".into(),
                 self.port.to_string().into(),
             ],

@@ -13,7 +13,7 @@ use sandbox_agent::{
 use serde_json::{Value, json};
 
 use crate::{
-    common::{SCRIPT, alive, fast_options, free_port, python, spawn_agent, wait_status},
+    common::{alive, fast_options, free_port, python, script, spawn_agent, wait_status},
     forwarder::spawn_upstream,
 };
 
@@ -24,8 +24,9 @@ pub fn fake_install(dir: &std::path::Path) {
     std::fs::write(
         bin.join("node"),
         format!(
-            "#!/bin/sh\nFAKE_READY_AFTER=0.3 exec {} -u {SCRIPT} \"$@\"\n",
-            python().display()
+            "#!/bin/sh\nFAKE_READY_AFTER=0.3 exec {} -u {} \"$@\"\n",
+            python().display(),
+            script().display()
         ),
     )
     .unwrap();

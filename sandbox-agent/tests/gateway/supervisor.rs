@@ -112,7 +112,7 @@ async fn sigterm_is_followed_by_sigkill() {
         "import signal, runpy, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); \
          sys.argv = ['fake', '--port', '{}']; runpy.run_path({:?}, run_name='__main__')",
         fake.port,
-        crate::common::SCRIPT
+        crate::common::script()
     );
     cmd.args = vec!["-c".into(), script.into()];
     let mut options = fast_options();

@@ -15,6 +15,11 @@
 //! - `Pod ocaas-<sandbox id>`: one per sandbox (a fresh sandbox id on every start), so the name
 //!   is deterministic and two orchestrators starting the same sandbox create one pod.
 //!
+//! A warm-pool pod (`kubernetes` pools, see `instances/pool.rs`) is started for an instance id
+//! reserved in advance, with exactly these objects; its pod and volume also carry
+//! `ocaas.dev/pool=warm` until an instance claims them (the claim removes the label, nothing
+//! else changes). Pooled pods are never the sandbox of an instance in the runtime's listings.
+//!
 //! **Invariant:** only fields a 1.20 API server knows are used (the test server is 1.20 and
 //! silently drops newer ones); `kubernetes-validate --strict` checks them against 1.33 too.
 
@@ -47,6 +52,11 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=ocaas";
 pub const INSTANCE_LABEL: &str = "ocaas.dev/instance";
 pub const SANDBOX_LABEL: &str = "ocaas.dev/sandbox";
+/// On a warm-pool pod and its volume until an instance claims them.
+pub const POOL_LABEL: &str = "ocaas.dev/pool";
+pub const POOL_WARM: &str = "warm";
+/// Selects the unclaimed warm-pool volumes.
+pub const POOL_SELECTOR: &str = "app.kubernetes.io/managed-by=ocaas,ocaas.dev/pool=warm";
 /// `app.kubernetes.io/component=sandbox` on pods: what the chart's baseline policy selects.
 pub const COMPONENT: &str = "app.kubernetes.io/component";
 
@@ -515,6 +525,24 @@ impl Manifests {
             ..Default::default()
         }
     }
+}
+
+/// Mark an object as part of the warm pool (unclaimed).
+pub fn pooled<K: kube::Resource>(mut obj: K) -> K {
+    obj.meta_mut()
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(POOL_LABEL.to_owned(), POOL_WARM.to_owned());
+    obj
+}
+
+/// Whether an object is an unclaimed part of the warm pool.
+pub fn is_pooled<K: kube::Resource>(obj: &K) -> bool {
+    obj.meta()
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(POOL_LABEL))
+        .is_some_and(|v| v == POOL_WARM)
 }
 
 /// Labels every object of `instance` carries.

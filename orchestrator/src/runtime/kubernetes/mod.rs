@@ -19,6 +19,12 @@
 //! keeps the volume; `delete_storage` deletes everything. An orchestrator that stops leaves
 //! pods running; the next one (or another replica) finds them in the watch and adopts them.
 //!
+//! The warm pool: `start_pooled` is `start` for an instance id reserved in advance, with the pod
+//! and volume labelled `ocaas.dev/pool=warm`; `claim` removes the label (nothing restarts: the
+//! pod already runs on the volume that becomes the instance's); `list` leaves pooled pods out,
+//! `list_pooled` finds them by their volumes; `discard_pooled` deletes a pooled pod and, unless
+//! its id became an instance, the id's objects.
+//!
 //! **Invariant:** only this module talks to the Kubernetes API.
 
 mod controller;
@@ -47,7 +53,8 @@ pub use self::model_endpoint::ModelTokens;
 use self::objects::{Objects, owner_of};
 use self::pods::{PodState, PodWatch, state};
 use super::{
-    AgentAddr, AgentEndpoint, ModelService, RunningSandbox, Runtime, RuntimeError, SandboxSpec,
+    AgentAddr, AgentEndpoint, ModelService, PooledSandbox, RunningSandbox, Runtime, RuntimeError,
+    SandboxSpec,
 };
 use crate::agent_client;
 use crate::crypto::Cipher;
@@ -254,66 +261,31 @@ impl KubernetesRuntime {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
 
-fn or_unlimited(q: &str) -> &str {
-    if q.is_empty() { "unlimited" } else { q }
-}
-
-fn instance_of(pod: &Pod) -> Option<Uuid> {
-    pod.labels()
-        .get(INSTANCE_LABEL)
-        .and_then(|v| Uuid::parse_str(v).ok())
-}
-
-#[async_trait]
-impl Runtime for KubernetesRuntime {
-    fn kind(&self) -> &'static str {
-        "kubernetes"
-    }
-
-    async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
-        self.objects
-            .ensure_volume(instance_id)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.failed("creating an instance's volume failed", e))
-    }
-
-    async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
-        let pods: Vec<String> = self
-            .watch
-            .all()
-            .iter()
-            .filter(|p| instance_of(p) == Some(instance_id))
-            .map(|p| p.name_any())
-            .collect();
-        self.objects
-            .delete_all(instance_id, &pods)
-            .await
-            .map_err(|e| {
-                self.metrics.error(&e);
-                tracing::error!(%instance_id, error = %e, "deleting an instance's objects failed");
-                RuntimeError::Io(e.customer_message())
-            })?;
-        self.agent_tokens
-            .lock()
-            .expect("tokens")
-            .remove(&instance_id);
-        Ok(())
-    }
-
-    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
+    /// Create the sandbox's objects and pod (`pooled`: marked as a warm-pool pod, on the
+    /// fresh objects of the reserved id `spec.instance_id`) and wait until it serves.
+    async fn launch(
+        &self,
+        spec: &SandboxSpec,
+        pooled: bool,
+    ) -> Result<AgentEndpoint, RuntimeError> {
         let timeout = self.settings.start_timeout_s;
         let deadline = Instant::now() + Duration::from_secs(timeout);
         let instance = spec.instance_id;
         let name = pod_name(&spec.sandbox_id);
         let created = async {
-            let volume = self.objects.ensure_volume(instance).await?;
+            let volume = if pooled {
+                self.objects.ensure_pooled_volume(instance).await?
+            } else {
+                self.objects.ensure_volume(instance).await?
+            };
             let owner = owner_of(&volume)?;
             let tokens = self.objects.ensure_tokens(instance, &owner).await?;
             self.objects.apply_policy(instance, &owner).await?;
-            let pod = self.objects.manifests.pod(spec, &owner);
+            let mut pod = self.objects.manifests.pod(spec, &owner);
+            if pooled {
+                pod = manifests::pooled(pod);
+            }
             self.objects.ensure_pod(instance, &pod).await?;
             Ok::<_, KubeError>(tokens)
         }
@@ -359,6 +331,62 @@ impl Runtime for KubernetesRuntime {
         let _ = self.stop(&spec.sandbox_id).await;
         Err(RuntimeError::StartFailed(failure))
     }
+}
+
+fn or_unlimited(q: &str) -> &str {
+    if q.is_empty() { "unlimited" } else { q }
+}
+
+fn instance_of(pod: &Pod) -> Option<Uuid> {
+    instance_of_labels(pod.labels())
+}
+
+fn instance_of_labels(labels: &std::collections::BTreeMap<String, String>) -> Option<Uuid> {
+    labels
+        .get(INSTANCE_LABEL)
+        .and_then(|v| Uuid::parse_str(v).ok())
+}
+
+#[async_trait]
+impl Runtime for KubernetesRuntime {
+    fn kind(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
+        self.objects
+            .ensure_volume(instance_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failed("creating an instance's volume failed", e))
+    }
+
+    async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
+        let pods: Vec<String> = self
+            .watch
+            .all()
+            .iter()
+            .filter(|p| instance_of(p) == Some(instance_id))
+            .map(|p| p.name_any())
+            .collect();
+        self.objects
+            .delete_all(instance_id, &pods)
+            .await
+            .map_err(|e| {
+                self.metrics.error(&e);
+                tracing::error!(%instance_id, error = %e, "deleting an instance's objects failed");
+                RuntimeError::Io(e.customer_message())
+            })?;
+        self.agent_tokens
+            .lock()
+            .expect("tokens")
+            .remove(&instance_id);
+        Ok(())
+    }
+
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
+        self.launch(spec, false).await
+    }
 
     async fn stop(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
         let name = pod_name(sandbox_id);
@@ -392,7 +420,8 @@ impl Runtime for KubernetesRuntime {
         self.watch.ready().await;
         let mut out = Vec::new();
         for pod in self.watch.all() {
-            if pod.metadata.deletion_timestamp.is_some() {
+            // A warm-pool pod serves no instance until claimed (`list_pooled` finds it).
+            if pod.metadata.deletion_timestamp.is_some() || manifests::is_pooled(&*pod) {
                 continue;
             }
             let (Some(instance_id), Some(sandbox_id)) =
@@ -443,6 +472,132 @@ impl Runtime for KubernetesRuntime {
             return None;
         }
         Some(endpoint)
+    }
+
+    fn has_pool(&self) -> bool {
+        true
+    }
+
+    fn pool_reserves_ids(&self) -> bool {
+        true
+    }
+
+    async fn start_pooled(
+        &self,
+        sandbox_id: &str,
+        reserved: Option<Uuid>,
+    ) -> Result<AgentEndpoint, RuntimeError> {
+        let Some(instance_id) = reserved else {
+            return Err(RuntimeError::StartFailed(
+                "a pooled pod needs a reserved instance id".into(),
+            ));
+        };
+        let spec = SandboxSpec {
+            instance_id,
+            sandbox_id: sandbox_id.to_owned(),
+            desktop: false,
+        };
+        self.launch(&spec, true).await
+    }
+
+    async fn claim(
+        &self,
+        sandbox_id: &str,
+        instance_id: Uuid,
+    ) -> Result<AgentEndpoint, RuntimeError> {
+        let gone = || RuntimeError::StartFailed("the pooled pod is gone".into());
+        let pod = self.watch.get(&pod_name(sandbox_id)).ok_or_else(gone)?;
+        if instance_of(&pod) != Some(instance_id) || !manifests::is_pooled(&*pod) {
+            return Err(RuntimeError::StartFailed(
+                "the pooled pod was not started for this instance".into(),
+            ));
+        }
+        let PodState::Ready(ip) = state(Some(&pod)) else {
+            return Err(gone());
+        };
+        self.objects
+            .unpool(instance_id, &pod)
+            .await
+            .map_err(|e| self.failed("claiming a pooled pod failed", e))?;
+        self.endpoint(instance_id, ip).await.ok_or_else(|| {
+            RuntimeError::StartFailed("the sandbox's token secret is missing".into())
+        })
+    }
+
+    async fn list_pooled(&self) -> Vec<PooledSandbox> {
+        let volumes = match self.objects.pooled_volumes().await {
+            Ok(v) => v,
+            Err(e) => {
+                self.metrics.error(&e);
+                tracing::warn!(error = %e, "cannot list the warm pool's volumes");
+                return Vec::new();
+            }
+        };
+        let pods = self.watch.all();
+        let mut out = Vec::new();
+        for volume in volumes {
+            let Some(reserved) = instance_of_labels(volume.labels()) else {
+                continue;
+            };
+            if volume.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let pod = pods.iter().find(|p| {
+                instance_of(p) == Some(reserved)
+                    && manifests::is_pooled(p.as_ref())
+                    && p.metadata.deletion_timestamp.is_none()
+            });
+            let sandbox_id = pod
+                .and_then(|p| p.labels().get(SANDBOX_LABEL).cloned())
+                .unwrap_or_default();
+            let endpoint = match pod.map(|p| state(Some(p))) {
+                Some(PodState::Ready(ip)) => self.endpoint(reserved, ip).await,
+                _ => None,
+            };
+            out.push(PooledSandbox {
+                sandbox_id,
+                endpoint,
+                reserved: Some(reserved),
+            });
+        }
+        out
+    }
+
+    async fn discard_pooled(
+        &self,
+        sandbox_id: &str,
+        reserved: Option<Uuid>,
+        keep_storage: bool,
+    ) -> Result<(), RuntimeError> {
+        let Some(instance) = reserved else {
+            return self.stop(sandbox_id).await;
+        };
+        let io = |e: KubeError| {
+            self.metrics.error(&e);
+            tracing::error!(%instance, error = %e, "discarding a pooled pod failed");
+            RuntimeError::Io(e.customer_message())
+        };
+        // Only what is still pooled, read fresh: a claimed pod is an instance's sandbox.
+        for pod in self.objects.pooled_pods(instance).await.map_err(io)? {
+            if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
+                self.stop(id).await?;
+            }
+        }
+        if keep_storage {
+            return self.objects.unpool_volume(instance).await.map_err(io);
+        }
+        let still_pooled = self
+            .objects
+            .pooled_volumes()
+            .await
+            .map_err(io)?
+            .iter()
+            .any(|v| instance_of_labels(v.labels()) == Some(instance));
+        if still_pooled {
+            self.objects.delete_all(instance, &[]).await.map_err(io)?;
+            self.agent_tokens.lock().expect("tokens").remove(&instance);
+        }
+        Ok(())
     }
 
     async fn find(&self, sandbox_id: &str) -> Option<AgentEndpoint> {

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use uuid::Uuid;
 
 use super::error::{KubeError, api_code};
 use super::manifests::{
-    AGENT_TOKEN_KEY, INSTANCE_LABEL, MANAGER, MODEL_TOKEN_KEY, Manifests, Tokens, policy_name,
-    secret_name, storage_name,
+    AGENT_TOKEN_KEY, INSTANCE_LABEL, MANAGER, MODEL_TOKEN_KEY, Manifests, POOL_LABEL,
+    POOL_SELECTOR, Tokens, is_pooled, policy_name, pooled, secret_name, storage_name,
 };
 use super::model_endpoint::ModelTokens;
 
@@ -75,6 +75,87 @@ impl Objects {
     /// The instance's volume, created if absent.
     pub async fn ensure_volume(&self, instance: Uuid) -> Result<PersistentVolumeClaim, KubeError> {
         create_if_absent(&self.volumes, &self.manifests.storage(instance)).await
+    }
+
+    /// The volume of a warm-pool pod started for the reserved id `instance`, created if
+    /// absent, marked as pooled.
+    pub async fn ensure_pooled_volume(
+        &self,
+        instance: Uuid,
+    ) -> Result<PersistentVolumeClaim, KubeError> {
+        create_if_absent(&self.volumes, &pooled(self.manifests.storage(instance))).await
+    }
+
+    /// The unclaimed warm-pool volumes, from the API (not a cache: a claim just made must
+    /// not look unclaimed).
+    pub async fn pooled_volumes(&self) -> Result<Vec<PersistentVolumeClaim>, KubeError> {
+        let list = self
+            .volumes
+            .list(&ListParams::default().labels(POOL_SELECTOR))
+            .await?;
+        Ok(list.items)
+    }
+
+    /// The unclaimed warm-pool pods of the reserved id `instance`, from the API.
+    pub async fn pooled_pods(&self, instance: Uuid) -> Result<Vec<Pod>, KubeError> {
+        let selector = format!("{POOL_SELECTOR},{INSTANCE_LABEL}={instance}");
+        let list = self
+            .pods
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        Ok(list.items)
+    }
+
+    /// Claim a warm-pool pod for the instance its id was reserved for: its pod, then its
+    /// volume, stop being pooled (the pod first: a volume still marked pooled is how an
+    /// interrupted claim is found and finished). The pod's patch carries the resource version
+    /// of a pod seen still pooled, so of two claims of one pod only one succeeds; `pod` is as
+    /// the watch last saw it, and a newer version (a status update) is read and checked once.
+    pub async fn unpool(&self, instance: Uuid, pod: &Pod) -> Result<(), KubeError> {
+        let patch = |pod: &Pod| {
+            let body = serde_json::json!({"metadata": {
+                "labels": {POOL_LABEL: null},
+                "resourceVersion": pod.metadata.resource_version,
+            }});
+            let name = pod.name_any();
+            async move {
+                self.pods
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(body))
+                    .await
+            }
+        };
+        match patch(pod).await {
+            Ok(_) => {}
+            Err(e) if api_code(&e) == Some(409) => {
+                let fresh = self.pods.get(&pod.name_any()).await?;
+                if !is_pooled(&fresh)
+                    || fresh.labels().get(INSTANCE_LABEL) != Some(&instance.to_string())
+                {
+                    return Err(e.into());
+                }
+                patch(&fresh).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.unpool_volume(instance).await
+    }
+
+    /// The reserved id's volume stops being pooled (it is the instance's now).
+    pub async fn unpool_volume(&self, instance: Uuid) -> Result<(), KubeError> {
+        let patch = serde_json::json!({"metadata": {"labels": {POOL_LABEL: null}}});
+        match self
+            .volumes
+            .patch(
+                &storage_name(instance),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if api_code(&e) == Some(404) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The instance's tokens: those in its secret, or new ones in a new secret.

@@ -30,8 +30,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
-    AgentAddr, AgentEndpoint, ModelCaller, ModelService, RunningSandbox, Runtime, RuntimeError,
-    SandboxSpec,
+    AgentAddr, AgentEndpoint, ModelCaller, ModelService, PooledSandbox, RunningSandbox, Runtime,
+    RuntimeError, SandboxSpec,
 };
 use crate::settings::{LocalSettings, Secret};
 use crate::{agent_client, sys};
@@ -589,7 +589,11 @@ impl Runtime for LocalRuntime {
         self.settings.openclaw_dir.is_some()
     }
 
-    async fn start_pooled(&self, sandbox_id: &str) -> Result<AgentEndpoint, RuntimeError> {
+    async fn start_pooled(
+        &self,
+        sandbox_id: &str,
+        _reserved: Option<Uuid>,
+    ) -> Result<AgentEndpoint, RuntimeError> {
         let storage = self.pool_dir(sandbox_id);
         self.create_storage(&storage)
             .map_err(|e| RuntimeError::Io(e.to_string()))?;
@@ -641,13 +645,17 @@ impl Runtime for LocalRuntime {
             .collect()
     }
 
-    async fn list_pooled(&self) -> Vec<(String, AgentEndpoint)> {
+    async fn list_pooled(&self) -> Vec<PooledSandbox> {
         self.running_metas()
             .await
             .unwrap_or_default()
             .into_iter()
             .filter(|m| m.instance_id.is_none())
-            .map(|m| (m.sandbox_id.clone(), self.endpoint(&m)))
+            .map(|m| PooledSandbox {
+                sandbox_id: m.sandbox_id.clone(),
+                endpoint: Some(self.endpoint(&m)),
+                reserved: None,
+            })
             .collect()
     }
 

@@ -1,0 +1,331 @@
+//! The warm pool on Kubernetes. A pod's volumes are fixed when it is created, so each pooled
+//! pod is started for an instance id reserved in advance, with that id's fresh volume, secret
+//! and network policy; a create claims it by taking the reserved id, and nothing in the pod
+//! restarts. The pooled pod here is the stand-in of `relay.rs` with the REAL OpenClaw gateway
+//! (the scripted stand-in as its model), so the warm-up turn and the first reply really go
+//! through a booted gateway, its forwarder and the orchestrator's sandbox port.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use crate::harness::{Cluster, cluster, free_port, wait_status, wait_until};
+use crate::helpers::{self, ADMIN_KEY, TestApp};
+use crate::relay::{agent_for, checked_settings};
+use crate::replicas::Orchestrator;
+
+const POOLED: &str = "app.kubernetes.io/managed-by=ocaas,ocaas.dev/pool=warm";
+
+/// The reserved ids of the unclaimed pooled volumes.
+async fn pooled_ids(c: &Cluster, ns: &str) -> Vec<String> {
+    c.api::<PersistentVolumeClaim>(ns)
+        .list(&kube::api::ListParams::default().labels(POOLED))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|v| v.metadata.deletion_timestamp.is_none())
+        .map(|v| v.labels()["ocaas.dev/instance"].clone())
+        .collect()
+}
+
+/// Whether `id` still has a volume, secret, policy or pod.
+async fn has_objects(c: &Cluster, ns: &str, id: &str) -> bool {
+    let live = |deleting: bool| !deleting;
+    let sel = format!("ocaas.dev/instance={id}");
+    let lp = kube::api::ListParams::default().labels(&sel);
+    let volumes = c.api::<PersistentVolumeClaim>(ns).list(&lp).await.unwrap();
+    let secrets = c.api::<Secret>(ns).list(&lp).await.unwrap();
+    let policies = c.api::<NetworkPolicy>(ns).list(&lp).await.unwrap();
+    let pods = c.api::<Pod>(ns).list(&lp).await.unwrap();
+    volumes
+        .items
+        .iter()
+        .any(|v| live(v.metadata.deletion_timestamp.is_some()))
+        || !secrets.items.is_empty()
+        || !policies.items.is_empty()
+        || pods
+            .items
+            .iter()
+            .any(|p| live(p.metadata.deletion_timestamp.is_some()))
+}
+
+async fn warm_pool(app: &TestApp) -> Value {
+    let (_, api) = app.call("GET", "/api", None, None).await;
+    api["warm_pool"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
+    let Some(c) = cluster().await else { return };
+    let Some(openclaw) = helpers::openclaw_dir() else {
+        return;
+    };
+    let ns = c.namespace().await;
+    let (mut settings, data, sandbox_port) = checked_settings(&c, &ns);
+    settings.pool.size = 1;
+    settings.kubernetes.start_timeout_s = 180;
+    settings.chat.turn_timeout_s = 120;
+    let agent_port = settings.kubernetes.agent_port;
+    let app = helpers::spawn_with(settings, data).await;
+    let model = app.scripted.clone().expect("scripted stand-in");
+
+    // 1. The pool starts a pod for a reserved id, on that id's own fresh volume, secret and
+    //    network policy, the pod and volume marked as pooled. It is nobody's instance.
+    let reserved = wait_until("a pooled volume", 30, || async {
+        pooled_ids(&c, &ns).await.into_iter().next()
+    })
+    .await;
+    let pod = c.pod_of(&ns, &reserved).await;
+    assert_eq!(pod.labels()["ocaas.dev/pool"], "warm");
+    let claim = pod.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0]
+        .persistent_volume_claim
+        .as_ref()
+        .unwrap()
+        .claim_name
+        .clone();
+    assert_eq!(claim, format!("ocaas-{reserved}"));
+    c.api::<Secret>(&ns)
+        .get(&format!("ocaas-{reserved}-tokens"))
+        .await
+        .expect("the reserved id's token secret");
+    c.api::<NetworkPolicy>(&ns)
+        .get(&format!("ocaas-{reserved}"))
+        .await
+        .expect("the reserved id's network policy");
+    let (_, list) = app.get("/api/instances", ADMIN_KEY).await;
+    assert_eq!(list, json!([]), "{list}");
+
+    // 2. The kubelet's stand-in runs the pod: a real agent with the real gateway. The pool
+    //    warms it up; the warm-up turn reaches no provider (the id names no instance yet).
+    let (_agent, volume_dir, _) = agent_for(
+        &c,
+        &ns,
+        &reserved,
+        agent_port,
+        sandbox_port,
+        Some(&openclaw),
+    )
+    .await;
+    c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
+    let warmed = wait_until("the pooled pod to warm up", 240, || async {
+        let pool = warm_pool(&app).await;
+        (pool["ready"] == 1).then_some(pool)
+    })
+    .await;
+    assert_eq!(warmed, json!({"size": 1, "ready": 1, "warming": 0}));
+    assert!(
+        model.requests().is_empty(),
+        "the warm-up reached the provider"
+    );
+
+    // 3. A create claims it: the instance takes the reserved id, is ready at once on the same
+    //    pod, and the pod and volume are no longer pooled.
+    let started = Instant::now();
+    let (s, v) = app
+        .post(
+            "/api/instances",
+            ADMIN_KEY,
+            json!({"instructions": "Be brief. MARKER-K8S-INSTRUCTIONS"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["id"], reserved.as_str(), "{v}");
+    assert!(
+        v["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("warm sandbox from the pool"),
+        "{v}"
+    );
+    let st = wait_status(&app, &reserved, "ready", 10).await;
+    let ready_after = started.elapsed();
+    assert_eq!(st["gateway"]["state"], "ready", "no boot to wait for: {st}");
+    assert_eq!(
+        v["sandbox_id"].as_str().map(|s| format!("ocaas-{s}")),
+        Some(pod.name_any())
+    );
+    let pods: Vec<Pod> = c.pods_of(&ns, &reserved).await;
+    assert_eq!(pods.len(), 1, "one pod, the pooled one");
+    assert_eq!(pods[0].name_any(), pod.name_any());
+    assert!(!pods[0].labels().contains_key("ocaas.dev/pool"));
+    let volume = c
+        .api::<PersistentVolumeClaim>(&ns)
+        .get(&claim)
+        .await
+        .unwrap();
+    assert!(!volume.labels().contains_key("ocaas.dev/pool"));
+
+    // 4. The first turn goes through the warm gateway to the instance's provider (the
+    //    scripted model) with the instance's instructions, and counts as its usage.
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{reserved}/files/write"),
+            ADMIN_KEY,
+            json!({"path": "/workspace/kept.txt", "content": "on the volume"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(volume_dir.path().join("workspace/kept.txt")).unwrap(),
+        "on the volume"
+    );
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{reserved}/chat"),
+            ADMIN_KEY,
+            json!({"message": "hello from a warm pod"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["assistant_message"]["content"],
+        "You said: hello from a warm pod"
+    );
+    let first_reply = started.elapsed();
+    let sent = model.requests().last().unwrap().to_string();
+    assert!(
+        sent.contains("MARKER-K8S-INSTRUCTIONS"),
+        "the claimed gateway did not see the instance's AGENTS.md"
+    );
+    let (_, st) = app
+        .get(&format!("/api/instances/{reserved}/status"), ADMIN_KEY)
+        .await;
+    assert!(st["usage"]["input_tokens"].as_i64().unwrap() > 0, "{st}");
+    eprintln!(
+        "kubernetes warm create: ready after {ready_after:?}, first reply after {first_reply:?}"
+    );
+
+    // 5. The pool refills with a pod for a new reserved id.
+    let next = wait_until("the pool to start a new pod", 30, || async {
+        pooled_ids(&c, &ns)
+            .await
+            .into_iter()
+            .find(|id| *id != reserved)
+    })
+    .await;
+    let refill = c.pod_of(&ns, &next).await;
+
+    // 6. A start of the existing instance never takes a pooled pod (it could not mount the
+    //    instance's volume): it gets a pod of its own on its own volume, with its own tokens.
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{reserved}/shutdown"),
+            ADMIN_KEY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    wait_status(&app, &reserved, "stopped", 30).await;
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{reserved}/start"),
+            ADMIN_KEY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let own = c.pod_of(&ns, &reserved).await;
+    assert_ne!(own.name_any(), pod.name_any());
+    assert!(!own.labels().contains_key("ocaas.dev/pool"));
+    c.set_ready(&ns, &own.name_any(), "127.0.0.1").await;
+    wait_status(&app, &reserved, "ready", 30).await;
+    let (s, v) = app
+        .get(
+            &format!("/api/instances/{reserved}/files/read?path=/workspace/kept.txt"),
+            ADMIN_KEY,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["content"], "on the volume");
+    let still = c.pod_of(&ns, &next).await;
+    assert_eq!(still.name_any(), refill.name_any());
+    assert_eq!(still.labels()["ocaas.dev/pool"], "warm");
+
+    // 7. A claim cut short (the replica died between recording the instance and unlabelling its
+    //    pod and volume) leaves both labelled as pooled. The pool's tending finds the reserved
+    //    id taken by an instance: the volume stays the instance's, the stale pod goes, and the
+    //    instance's supervision brings it up again on its volume.
+    let relabel = json!({"metadata": {"labels": {"ocaas.dev/pool": "warm"}}});
+    let pp = kube::api::PatchParams::default();
+    c.api::<Pod>(&ns)
+        .patch(&own.name_any(), &pp, &kube::api::Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    c.api::<PersistentVolumeClaim>(&ns)
+        .patch(&claim, &pp, &kube::api::Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    let again = wait_until("the instance on a new pod of its own", 40, || async {
+        c.pods_of(&ns, &reserved)
+            .await
+            .into_iter()
+            .find(|p| p.name_any() != own.name_any() && p.metadata.deletion_timestamp.is_none())
+    })
+    .await;
+    assert!(!again.labels().contains_key("ocaas.dev/pool"));
+    let volume = c
+        .api::<PersistentVolumeClaim>(&ns)
+        .get(&claim)
+        .await
+        .expect("the volume is kept");
+    assert!(!volume.labels().contains_key("ocaas.dev/pool"));
+    assert!(
+        c.api::<Pod>(&ns)
+            .get_opt(&own.name_any())
+            .await
+            .unwrap()
+            .is_none(),
+        "the stale pooled-looking pod is gone"
+    );
+    c.set_ready(&ns, &again.name_any(), "127.0.0.1").await;
+    wait_status(&app, &reserved, "ready", 30).await;
+}
+
+#[tokio::test]
+async fn pooled_pods_a_dead_replica_left_are_removed_with_their_volumes() {
+    let Some(c) = cluster().await else { return };
+    let Some(url) = helpers::fresh_postgres_url().await else {
+        return;
+    };
+    let ns = c.namespace().await;
+    let agent_port = free_port();
+    let key = "6e".repeat(32);
+    let shared = [
+        ("OCAAS_DATABASE_URL", url.as_str()),
+        ("OCAAS_SECRET_KEY", key.as_str()),
+    ];
+    let mut with_pool = shared.to_vec();
+    with_pool.push(("OCAAS_POOL__SIZE", "1"));
+    let (a_data, b_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A keeps one pooled pod (nothing runs it here, so it stays pending).
+    let a = Orchestrator::start_with(&c, &ns, a_data.path(), agent_port, &with_pool);
+    a.up().await;
+    let reserved = wait_until("A's pooled volume", 30, || async {
+        pooled_ids(&c, &ns).await.into_iter().next()
+    })
+    .await;
+    c.pod_of(&ns, &reserved).await;
+    // B keeps no pool but tends leftovers (at start, then every 10 s). While A lives, A's
+    // lease on the reserved id keeps B's hands off its pod.
+    let b = Orchestrator::start_with(&c, &ns, b_data.path(), agent_port, &shared);
+    b.up().await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(
+        has_objects(&c, &ns, &reserved).await,
+        "B removed a live replica's pooled pod"
+    );
+    assert_eq!(pooled_ids(&c, &ns).await, vec![reserved.clone()]);
+
+    // A dies; once its lease expires (30 s), B removes the pod and the reserved id's volume,
+    // secret and policy.
+    a.crash();
+    wait_until("B to remove A's leftovers", 60, || async {
+        (!has_objects(&c, &ns, &reserved).await).then_some(())
+    })
+    .await;
+    drop(b);
+}
