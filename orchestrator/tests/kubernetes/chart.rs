@@ -194,6 +194,43 @@ async fn the_chart_installs_and_its_role_is_exactly_enough_for_the_runtime() {
     runtime.stop(&spec.sandbox_id).await.unwrap();
     runtime.delete_storage(spec.instance_id).await.unwrap();
 
+    // The warm pool's part: a pooled pod for a reserved id, claimed (labels patched), and one
+    // discarded with its objects.
+    for claimed in [true, false] {
+        let reserved = Uuid::new_v4();
+        let sandbox = orchestrator::runtime::new_sandbox_id();
+        let pod = format!("ocaas-{sandbox}");
+        let ready = async {
+            wait_until("the pooled pod", 30, || async {
+                c.api::<Pod>(&sandbox_ns).get_opt(&pod).await.unwrap()
+            })
+            .await;
+            c.set_ready(&sandbox_ns, &pod, "127.0.0.1").await;
+        };
+        let (started, ()) = tokio::join!(runtime.start_pooled(&sandbox, Some(reserved)), ready);
+        started.expect("a pooled pod starts under the chart's Role");
+        assert_eq!(runtime.list_pooled().await.len(), 1);
+        if claimed {
+            wait_until("the watch to see the pod ready", 10, || async {
+                runtime.find(&sandbox).await
+            })
+            .await;
+            runtime
+                .claim(&sandbox, reserved)
+                .await
+                .expect("claims under the chart's Role");
+            assert!(runtime.list_pooled().await.is_empty());
+            runtime.stop(&sandbox).await.unwrap();
+            runtime.delete_storage(reserved).await.unwrap();
+        } else {
+            runtime
+                .discard_pooled(&sandbox, Some(reserved), false)
+                .await
+                .expect("discards under the chart's Role");
+            assert!(runtime.list_pooled().await.is_empty());
+        }
+    }
+
     // Nothing beyond it: not the release namespace's secrets, not other namespaces.
     let sa_client = harness::client_for(&kubeconfig).await;
     for ns in [release_ns.as_str(), "default", "kube-system"] {
