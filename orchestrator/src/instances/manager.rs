@@ -199,7 +199,13 @@ impl InstanceManager {
         if !self.runtime.pool_reserves_ids() {
             return;
         }
-        for p in self.runtime.list_pooled().await {
+        let pooled = self.runtime.list_pooled().await;
+        let elsewhere = pooled
+            .iter()
+            .filter(|p| p.reserved.is_some_and(|id| !self.pool.is_reserved(id)))
+            .count();
+        self.pool.set_elsewhere(elsewhere);
+        for p in pooled {
             let Some(id) = p.reserved else { continue };
             if self.pool.is_reserved(id) {
                 continue;
@@ -260,7 +266,7 @@ impl InstanceManager {
             .count_running_all_owners()
             .await
             .unwrap_or(u64::MAX);
-        running.saturating_add(self.pool.total() as u64) < self.limits.max_running_instances
+        running.saturating_add(self.pool.counted() as u64) < self.limits.max_running_instances
     }
 
     /// The sandbox for a start of an existing instance without an admission check (the
@@ -581,7 +587,7 @@ impl InstanceManager {
     /// together stay within `limits.max_running_instances`.
     async fn check_capacity(&self) -> ApiResult<()> {
         let running = self.store.count_running_all_owners().await?;
-        if running + self.pool.total() as u64 >= self.limits.max_running_instances {
+        if running + self.pool.counted() as u64 >= self.limits.max_running_instances {
             return Err(ApiError::new(
                 ErrorCode::CapacityExhausted,
                 format!(

@@ -85,6 +85,9 @@ pub struct WarmPool {
     /// Reserved instance ids of this replica's pooled sandboxes, warming, waiting or being
     /// claimed.
     reserved: Arc<Mutex<HashSet<Uuid>>>,
+    /// Pooled sandboxes other replicas keep (Kubernetes: every replica sees every pooled pod):
+    /// running pods too, so they count against capacity as well.
+    elsewhere: AtomicUsize,
     /// Rings when a sandbox was taken (time to refill).
     pub(super) taken: tokio::sync::Notify,
 }
@@ -107,6 +110,7 @@ impl WarmPool {
             ready: Mutex::new(Vec::new()),
             warming: AtomicUsize::new(0),
             reserved: Arc::new(Mutex::new(HashSet::new())),
+            elsewhere: AtomicUsize::new(0),
             taken: tokio::sync::Notify::new(),
         }
     }
@@ -150,6 +154,16 @@ impl WarmPool {
     /// Sandboxes the pool holds or is starting: they count against the node's capacity.
     pub fn total(&self) -> usize {
         self.ready.lock().expect("pool").len() + self.warming.load(Ordering::Acquire)
+    }
+
+    /// Record how many pooled sandboxes other replicas keep.
+    pub fn set_elsewhere(&self, n: usize) {
+        self.elsewhere.store(n, Ordering::Release);
+    }
+
+    /// What counts against capacity: this pool's sandboxes and other replicas' pooled ones.
+    pub fn counted(&self) -> usize {
+        self.total() + self.elsewhere.load(Ordering::Acquire)
     }
 
     pub fn stats(&self) -> PoolStats {

@@ -310,8 +310,11 @@ async fn pooled_pods_a_dead_replica_left_are_removed_with_their_volumes() {
     .await;
     c.pod_of(&ns, &reserved).await;
     // B keeps no pool but tends leftovers (at start, then every 10 s). While A lives, A's
-    // lease on the reserved id keeps B's hands off its pod.
-    let b = Orchestrator::start_with(&c, &ns, b_data.path(), agent_port, &shared);
+    // lease on the reserved id keeps B's hands off its pod. B runs at most one instance, and
+    // A's pooled pod is a running pod too: B has no room.
+    let mut b_env = shared.to_vec();
+    b_env.push(("OCAAS_LIMITS__MAX_RUNNING_INSTANCES", "1"));
+    let b = Orchestrator::start_with(&c, &ns, b_data.path(), agent_port, &b_env);
     b.up().await;
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert!(
@@ -319,6 +322,9 @@ async fn pooled_pods_a_dead_replica_left_are_removed_with_their_volumes() {
         "B removed a live replica's pooled pod"
     );
     assert_eq!(pooled_ids(&c, &ns).await, vec![reserved.clone()]);
+    let (s, v) = b.call("POST", "/api/instances").await;
+    assert_eq!(s, 503, "A's pooled pod counts against capacity: {v}");
+    assert_eq!(v["error"]["code"], "CAPACITY_EXHAUSTED", "{v}");
 
     // A dies; once its lease expires (30 s), B removes the pod and the reserved id's volume,
     // secret and policy.
@@ -327,5 +333,10 @@ async fn pooled_pods_a_dead_replica_left_are_removed_with_their_volumes() {
         (!has_objects(&c, &ns, &reserved).await).then_some(())
     })
     .await;
-    drop(b);
+    // And the room they took is B's again.
+    wait_until("B to admit a create", 20, || async {
+        let (s, _) = b.call("POST", "/api/instances").await;
+        (s == 201).then_some(())
+    })
+    .await;
 }
