@@ -20,7 +20,9 @@ use crate::agent_client;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::policy::{CreateRequestContext, CreationPolicy};
-use crate::runtime::{AgentEndpoint, RunningSandbox, Runtime, SandboxSpec, new_sandbox_id};
+use crate::runtime::{
+    AgentEndpoint, RunningSandbox, Runtime, RuntimeError, SandboxSpec, new_sandbox_id,
+};
 use crate::settings::Limits;
 use crate::store::entities::instance;
 use crate::store::{NewInstance, Owner, Store};
@@ -165,9 +167,18 @@ impl InstanceManager {
             loop {
                 if this.pool.wants_more() && this.room_for_pool().await {
                     let reserved = if this.runtime.pool_reserves_ids() {
+                        // Without the id's lease another replica could take the pod up.
                         let id = Uuid::new_v4();
-                        let lease = this.store.lease(id, &this.replica_id).await;
-                        Some(this.pool.reserve(id, lease))
+                        match this.store.try_hold(id, &this.replica_id).await {
+                            Ok(Some(lease)) => Some(this.pool.reserve(id, Some(lease))),
+                            _ => {
+                                tracing::warn!(
+                                    "cannot lease an id for a pooled pod; retrying in 10 s"
+                                );
+                                tokio::time::sleep(Duration::from_secs(10)).await;
+                                continue;
+                            }
+                        }
                     } else {
                         None
                     };
@@ -205,6 +216,9 @@ impl InstanceManager {
             .filter(|p| p.reserved.is_some_and(|id| !self.pool.is_reserved(id)))
             .count();
         self.pool.set_elsewhere(elsewhere);
+        // Adoptions warm up in the background: count them here.
+        let stats = self.pool.stats();
+        let mut room = stats.size.saturating_sub(stats.ready + stats.warming);
         for p in pooled {
             let Some(id) = p.reserved else { continue };
             if self.pool.is_reserved(id) {
@@ -223,30 +237,57 @@ impl InstanceManager {
             let Ok(instance) = self.store.get_instance_all_owners(id).await else {
                 continue;
             };
-            if instance.is_some() {
+            if let Some(m) = instance {
                 tracing::warn!(instance_id = %id, sandbox_id = %p.sandbox_id, "a pooled sandbox's claim was cut short; its volume stays with the instance");
-                let _ = self
+                if let Err(e) = self
                     .runtime
                     .discard_pooled(&p.sandbox_id, Some(id), true)
-                    .await;
+                    .await
+                {
+                    tracing::warn!(instance_id = %id, error = %e, "could not finish a cut-short claim; retrying");
+                    continue;
+                }
+                // Its sandbox was that pod: bring it up on its volume (we hold its lock and
+                // lease, as a restart needs).
+                if m.desired_state == DESIRED_RUNNING
+                    && !p.sandbox_id.is_empty()
+                    && m.sandbox_id.as_deref() == Some(p.sandbox_id.as_str())
+                {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let _held = (_local, lease);
+                        this.stop_serving(id, None).await;
+                        if let Err(e) = this
+                            .restart_locked(id, "its warm pod's claim was cut short")
+                            .await
+                        {
+                            tracing::error!(instance_id = %id, error = %e, "could not restart the instance");
+                        }
+                    });
+                }
                 continue;
             }
             let reserved = self.pool.reserve(id, Some(lease));
             match p.endpoint {
-                Some(endpoint) if self.pool.wants_more() => {
+                Some(endpoint) if room > 0 => {
+                    room -= 1;
                     tracing::info!(sandbox_id = %p.sandbox_id, "taking up a pooled sandbox another replica left");
                     let adopted = Warm {
                         sandbox_id: p.sandbox_id,
                         endpoint,
                         reserved: Some(reserved),
                     };
-                    if let Err(e) = self
-                        .pool
-                        .warm_one(&*self.runtime, Some(adopted), None)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "a pooled sandbox another replica left could not join the pool");
-                    }
+                    // Its warm-up turn takes seconds: not on the tending pass.
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this
+                            .pool
+                            .warm_one(&*this.runtime, Some(adopted), None)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "a pooled sandbox another replica left could not join the pool");
+                        }
+                    });
                 }
                 _ => {
                     tracing::info!(sandbox_id = %p.sandbox_id, "removing a pooled sandbox another replica left");
@@ -638,7 +679,11 @@ impl InstanceManager {
             {
                 Ok(model) => (model, launch),
                 Err(e) => {
-                    self.release(launch);
+                    // A reserved id that cannot be inserted may be another replica's now: drop
+                    // the sandbox (releasing the lease); the pool's tending sorts it out.
+                    if launch.warm.as_ref().is_none_or(|w| w.reserved.is_none()) {
+                        self.release(launch);
+                    }
                     return Err(e.into());
                 }
             }
@@ -716,11 +761,13 @@ impl InstanceManager {
                 }
                 Err(e) => {
                     tracing::warn!(instance_id = %id, %sandbox_id, error = %e, "could not claim the pooled sandbox; starting cold");
-                    let _ = self.runtime.stop(&sandbox_id).await;
-                    self.runtime.start(&spec).await
+                    match self.runtime.stop(&sandbox_id).await {
+                        Ok(()) => self.cold_start(&spec).await,
+                        Err(e) => Err(e),
+                    }
                 }
             },
-            None => self.runtime.start(&spec).await,
+            None => self.cold_start(&spec).await,
         };
         match started {
             Ok(endpoint) => {
@@ -755,6 +802,18 @@ impl InstanceManager {
                 }
             }
         }
+    }
+
+    /// Start a sandbox of the instance's own. On a runtime that reserves ids (Kubernetes) a
+    /// pooled pod may still be marked as the id's (a claim cut short): it goes first, so two
+    /// pods never mount the instance's volume.
+    async fn cold_start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
+        if self.runtime.pool_reserves_ids() {
+            self.runtime
+                .discard_pooled("", Some(spec.instance_id), true)
+                .await?;
+        }
+        self.runtime.start(spec).await
     }
 
     /// Write the instance's instructions to `/workspace/AGENTS.md` if they changed since the

@@ -61,8 +61,16 @@ impl Warm {
 /// the claim, or when the sandbox is discarded).
 pub struct Reserved {
     pub id: Uuid,
-    _lease: Option<InstanceLease>,
+    lease: Option<InstanceLease>,
     registry: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+impl Reserved {
+    /// Whether this replica's lease on the id lapsed and was taken (a long database outage):
+    /// another replica may have taken the sandbox up, so this one must not hand it out.
+    pub fn lost(&self) -> bool {
+        self.lease.as_ref().is_some_and(InstanceLease::is_lost)
+    }
 }
 
 impl std::fmt::Debug for Reserved {
@@ -120,7 +128,7 @@ impl WarmPool {
         self.reserved.lock().expect("reserved").insert(id);
         Arc::new(Reserved {
             id,
-            _lease: lease,
+            lease,
             registry: self.reserved.clone(),
         })
     }
@@ -135,9 +143,13 @@ impl WarmPool {
     /// otherwise (a start or wake of an existing instance) only unreserved sandboxes qualify.
     pub fn take(&self, for_new_instance: bool) -> Option<Warm> {
         let mut ready = self.ready.lock().expect("pool");
+        // A reservation whose lease was lost is no longer this pool's to give (`prune` drops it).
         let warm = ready
             .iter()
-            .position(|w| for_new_instance || w.reserved.is_none())
+            .position(|w| match &w.reserved {
+                None => true,
+                Some(r) => for_new_instance && !r.lost(),
+            })
             .map(|i| ready.remove(i));
         drop(ready);
         if warm.is_some() {
@@ -229,6 +241,12 @@ impl WarmPool {
     /// Drop pooled sandboxes whose agent no longer answers (and stop what is left of them),
     /// so that the pool refills instead of handing out a dead sandbox.
     pub async fn prune(&self, runtime: &dyn Runtime) {
+        // Reservations whose lease was lost: another replica may have the sandbox now, so it
+        // is only forgotten here, never stopped.
+        self.ready
+            .lock()
+            .expect("pool")
+            .retain(|w| w.reserved.as_ref().is_none_or(|r| !r.lost()));
         let ready: Vec<Warm> = self.ready.lock().expect("pool").clone();
         for w in ready {
             if agent_client::healthy(&w.endpoint, Duration::from_secs(2)).await {

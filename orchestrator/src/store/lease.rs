@@ -5,6 +5,8 @@
 //! it works (a Kubernetes start may take minutes) and deletes it when done; a replica that
 //! dies lets it expire after [`LEASE_TTL`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -142,12 +144,15 @@ impl Store {
     fn held(&self, instance: Uuid, holder: String) -> InstanceLease {
         let store = self.clone();
         let renewing = holder.clone();
+        let lost = Arc::new(AtomicBool::new(false));
+        let lost_flag = lost.clone();
         let renew = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
                 match store.renew_lease(instance, &renewing, LEASE_TTL).await {
                     Ok(true) => {}
                     Ok(false) => {
+                        lost_flag.store(true, Ordering::Release);
                         tracing::warn!(instance_id = %instance, "lost the instance's lease (expired)");
                         return;
                     }
@@ -162,6 +167,7 @@ impl Store {
             instance,
             holder,
             renew: renew.abort_handle(),
+            lost,
         }
     }
 }
@@ -172,6 +178,16 @@ pub struct InstanceLease {
     instance: Uuid,
     holder: String,
     renew: tokio::task::AbortHandle,
+    /// Set when a renewal found the lease another's (it had expired and was taken).
+    lost: Arc<AtomicBool>,
+}
+
+impl InstanceLease {
+    /// Whether the lease was found taken by another holder: the work it guarded may no longer
+    /// be this holder's alone.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for InstanceLease {

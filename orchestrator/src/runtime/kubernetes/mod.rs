@@ -583,16 +583,13 @@ impl Runtime for KubernetesRuntime {
                 self.stop(id).await?;
             }
         }
+        let still_pooled = self.objects.volume_pooled(instance).await.map_err(io)?;
         if keep_storage {
-            return self.objects.unpool_volume(instance).await.map_err(io);
+            if still_pooled {
+                self.objects.unpool_volume(instance).await.map_err(io)?;
+            }
+            return Ok(());
         }
-        let still_pooled = self
-            .objects
-            .pooled_volumes()
-            .await
-            .map_err(io)?
-            .iter()
-            .any(|v| instance_of_labels(v.labels()) == Some(instance));
         if still_pooled {
             self.objects.delete_all(instance, &[]).await.map_err(io)?;
             self.agent_tokens.lock().expect("tokens").remove(&instance);

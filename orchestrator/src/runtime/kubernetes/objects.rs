@@ -137,7 +137,21 @@ impl Objects {
             }
             Err(e) => return Err(e.into()),
         }
-        self.unpool_volume(instance).await
+        // The pod is the instance's now. A volume left marked is finished by the pool's
+        // tending (the id is an instance), so this failing must not fail the claim.
+        if let Err(e) = self.unpool_volume(instance).await {
+            tracing::warn!(%instance, error = %e, "could not unmark a claimed pod's volume; the pool's tending will");
+        }
+        Ok(())
+    }
+
+    /// Whether the id's volume exists and is still marked as pooled (read fresh).
+    pub async fn volume_pooled(&self, instance: Uuid) -> Result<bool, KubeError> {
+        Ok(self
+            .volumes
+            .get_opt(&storage_name(instance))
+            .await?
+            .is_some_and(|v| is_pooled(&v)))
     }
 
     /// The reserved id's volume stops being pooled (it is the instance's now).
