@@ -224,38 +224,40 @@ impl InstanceManager {
             if self.pool.is_reserved(id) {
                 continue;
             }
-            // Our own lifecycle work on the id (a claim under way) holds this lock.
-            let Ok(_local) = self.lock_for(id).try_lock_owned() else {
-                continue;
-            };
-            if self.pool.is_reserved(id) {
-                continue;
-            }
-            let Ok(Some(lease)) = self.store.try_hold(id, &self.replica_id).await else {
-                continue;
-            };
             let Ok(instance) = self.store.get_instance_all_owners(id).await else {
                 continue;
             };
             if let Some(m) = instance {
-                tracing::warn!(instance_id = %id, sandbox_id = %p.sandbox_id, "a pooled sandbox's claim was cut short; its volume stays with the instance");
-                if let Err(e) = self
+                // The id is an instance: our own lifecycle work on it holds this lock, and must
+                // finish first (a lease of our own replica counts as free to `try_hold`).
+                let Ok(local) = self.lock_for(id).try_lock_owned() else {
+                    continue;
+                };
+                let Ok(Some(lease)) = self.store.try_hold(id, &self.replica_id).await else {
+                    continue;
+                };
+                let stopped = match self
                     .runtime
                     .discard_pooled(&p.sandbox_id, Some(id), true)
                     .await
                 {
-                    tracing::warn!(instance_id = %id, error = %e, "could not finish a cut-short claim; retrying");
-                    continue;
-                }
-                // Its sandbox was that pod: bring it up on its volume (we hold its lock and
-                // lease, as a restart needs).
-                if m.desired_state == DESIRED_RUNNING
-                    && !p.sandbox_id.is_empty()
+                    Ok(stopped) => stopped,
+                    Err(e) => {
+                        tracing::warn!(instance_id = %id, error = %e, "could not finish a cut-short claim; retrying");
+                        continue;
+                    }
+                };
+                // Its sandbox was a pod still marked pooled (read fresh; `p` may predate a
+                // claim that has since finished): bring it up on its volume, holding its
+                // lock and lease as a restart needs.
+                if stopped
+                    && m.desired_state == DESIRED_RUNNING
                     && m.sandbox_id.as_deref() == Some(p.sandbox_id.as_str())
                 {
+                    tracing::warn!(instance_id = %id, sandbox_id = %p.sandbox_id, "a pooled pod's claim was cut short; restarting the instance on its volume");
                     let this = self.clone();
                     tokio::spawn(async move {
-                        let _held = (_local, lease);
+                        let _held = (local, lease);
                         this.stop_serving(id, None).await;
                         if let Err(e) = this
                             .restart_locked(id, "its warm pod's claim was cut short")
@@ -267,6 +269,11 @@ impl InstanceManager {
                 }
                 continue;
             }
+            // Not an instance and not ours: only the replica holding its lease may work on it
+            // (no lifecycle work of ours can start on an id we neither reserved nor created).
+            let Ok(Some(lease)) = self.store.try_hold(id, &self.replica_id).await else {
+                continue;
+            };
             let reserved = self.pool.reserve(id, Some(lease));
             match p.endpoint {
                 Some(endpoint) if room > 0 => {

@@ -163,14 +163,15 @@ pub trait Runtime: Send + Sync + 'static {
     }
 
     /// Stop an unclaimed pooled sandbox and remove its storage, unless `keep_storage` (its
-    /// reserved id became an instance, whose storage it now is).
+    /// reserved id became an instance, whose storage it now is). `true`: a sandbox that was
+    /// still unclaimed was stopped (read fresh: a sandbox claimed meanwhile is left alone).
     async fn discard_pooled(
         &self,
         sandbox_id: &str,
         _reserved: Option<Uuid>,
         _keep_storage: bool,
-    ) -> Result<(), RuntimeError> {
-        self.stop(sandbox_id).await
+    ) -> Result<bool, RuntimeError> {
+        self.stop(sandbox_id).await.map(|()| true)
     }
 
     /// Running sandboxes of `instance` other than `current` (left by a racing replica or a

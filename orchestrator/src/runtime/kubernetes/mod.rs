@@ -568,9 +568,9 @@ impl Runtime for KubernetesRuntime {
         sandbox_id: &str,
         reserved: Option<Uuid>,
         keep_storage: bool,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<bool, RuntimeError> {
         let Some(instance) = reserved else {
-            return self.stop(sandbox_id).await;
+            return self.stop(sandbox_id).await.map(|()| true);
         };
         let io = |e: KubeError| {
             self.metrics.error(&e);
@@ -578,9 +578,11 @@ impl Runtime for KubernetesRuntime {
             RuntimeError::Io(e.customer_message())
         };
         // Only what is still pooled, read fresh: a claimed pod is an instance's sandbox.
+        let mut stopped = false;
         for pod in self.objects.pooled_pods(instance).await.map_err(io)? {
             if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
                 self.stop(id).await?;
+                stopped = true;
             }
         }
         let still_pooled = self.objects.volume_pooled(instance).await.map_err(io)?;
@@ -588,13 +590,13 @@ impl Runtime for KubernetesRuntime {
             if still_pooled {
                 self.objects.unpool_volume(instance).await.map_err(io)?;
             }
-            return Ok(());
+            return Ok(stopped);
         }
         if still_pooled {
             self.objects.delete_all(instance, &[]).await.map_err(io)?;
-            self.agent_tokens.lock().expect("tokens").remove(&instance);
         }
-        Ok(())
+        self.agent_tokens.lock().expect("tokens").remove(&instance);
+        Ok(stopped)
     }
 
     async fn find(&self, sandbox_id: &str) -> Option<AgentEndpoint> {
