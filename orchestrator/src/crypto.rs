@@ -95,11 +95,19 @@ impl Cipher {
     }
 }
 
-fn to_hex(b: &[u8]) -> String {
+/// Lower-case hex of `b`.
+pub fn to_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn from_hex(s: &str) -> Option<Vec<u8>> {
+/// 32 random bytes as 64 hex digits: a fresh sandbox token.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    to_hex(&bytes)
+}
+
+/// The bytes of a hex string; `None` unless it is whole hex digit pairs.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

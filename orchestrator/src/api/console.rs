@@ -40,12 +40,17 @@ async fn console_file(
     state: web::Data<AppState>,
     tail: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let tail = if tail.is_empty() || tail.ends_with('/') {
+    serve(&state, "console", &index_if_dir(tail.into_inner()), false).await
+}
+
+/// A path under an app's directory; a directory (empty or ending in `/`) means its
+/// `index.html`.
+fn index_if_dir(tail: String) -> String {
+    if tail.is_empty() || tail.ends_with('/') {
         format!("{tail}index.html")
     } else {
-        tail.into_inner()
-    };
-    serve(&state, "console", &tail, false).await
+        tail
+    }
 }
 
 async fn account_index(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
@@ -56,12 +61,7 @@ async fn account_file(
     state: web::Data<AppState>,
     tail: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let tail = if tail.is_empty() || tail.ends_with('/') {
-        format!("{tail}index.html")
-    } else {
-        tail.into_inner()
-    };
-    serve(&state, "account", &tail, false).await
+    serve(&state, "account", &index_if_dir(tail.into_inner()), false).await
 }
 
 async fn vendor_file(

@@ -61,10 +61,7 @@ pub fn key_from_secret(secret: &str) -> NewKey {
 
 /// Hex SHA-256 of a key.
 pub fn hash_key(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::to_hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// How a request was authenticated.

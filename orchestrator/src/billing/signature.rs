@@ -25,11 +25,7 @@ pub fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::to_hex(&mac.finalize().into_bytes())
 }
 
 /// Check `header` against `payload` at time `now` (Unix seconds).
@@ -59,9 +55,9 @@ pub fn verify(
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    let matched = signatures
-        .iter()
-        .any(|hex| decode_hex(hex).is_some_and(|bytes| mac.clone().verify_slice(&bytes).is_ok()));
+    let matched = signatures.iter().any(|hex| {
+        crate::crypto::from_hex(hex).is_some_and(|bytes| mac.clone().verify_slice(&bytes).is_ok())
+    });
     if !matched {
         return Err(SignatureError::Mismatch);
     }
@@ -69,16 +65,6 @@ pub fn verify(
         return Err(SignatureError::Stale);
     }
     Ok(())
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -34,7 +34,6 @@ async fn pooled_ids(c: &Cluster, ns: &str) -> Vec<String> {
 
 /// Whether `id` still has a volume, secret, policy or pod.
 async fn has_objects(c: &Cluster, ns: &str, id: &str) -> bool {
-    let live = |deleting: bool| !deleting;
     let sel = format!("ocaas.dev/instance={id}");
     let lp = kube::api::ListParams::default().labels(&sel);
     let volumes = c.api::<PersistentVolumeClaim>(ns).list(&lp).await.unwrap();
@@ -44,13 +43,13 @@ async fn has_objects(c: &Cluster, ns: &str, id: &str) -> bool {
     volumes
         .items
         .iter()
-        .any(|v| live(v.metadata.deletion_timestamp.is_some()))
+        .any(|v| v.metadata.deletion_timestamp.is_none())
         || !secrets.items.is_empty()
         || !policies.items.is_empty()
         || pods
             .items
             .iter()
-            .any(|p| live(p.metadata.deletion_timestamp.is_some()))
+            .any(|p| p.metadata.deletion_timestamp.is_none())
 }
 
 async fn warm_pool(app: &TestApp) -> Value {

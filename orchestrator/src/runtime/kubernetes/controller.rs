@@ -20,10 +20,9 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
-use uuid::Uuid;
 
 use super::error::{KubeError, Metrics};
-use super::manifests::{INSTANCE_LABEL, MANAGED_SELECTOR};
+use super::manifests::MANAGED_SELECTOR;
 use super::objects::{Objects, owner_of};
 
 /// Shared by reconciliations.
@@ -68,11 +67,7 @@ async fn reconcile(
     if volume.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let Some(instance) = volume
-        .labels()
-        .get(INSTANCE_LABEL)
-        .and_then(|v| Uuid::parse_str(v).ok())
-    else {
+    let Some(instance) = super::instance_of_labels(volume.labels()) else {
         return Ok(Action::await_change());
     };
     let owner = owner_of(&volume)?;

@@ -341,6 +341,7 @@ fn instance_of(pod: &Pod) -> Option<Uuid> {
     instance_of_labels(pod.labels())
 }
 
+/// The instance (or reserved id) an object's labels name.
 fn instance_of_labels(labels: &std::collections::BTreeMap<String, String>) -> Option<Uuid> {
     labels
         .get(INSTANCE_LABEL)

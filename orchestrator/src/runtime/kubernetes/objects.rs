@@ -183,7 +183,7 @@ impl Objects {
             return Ok(tokens);
         }
         let fresh = Tokens {
-            agent: new_agent_token(),
+            agent: crate::crypto::random_token(),
             model: self.model_tokens.mint(instance),
         };
         let secret = create_if_absent(
@@ -264,10 +264,4 @@ fn tokens_of(instance: Uuid, secret: &Secret) -> Result<Tokens, KubeError> {
         agent: get(AGENT_TOKEN_KEY)?,
         model: get(MODEL_TOKEN_KEY)?,
     })
-}
-
-fn new_agent_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -33,6 +33,7 @@ use super::{
     AgentAddr, AgentEndpoint, ModelCaller, ModelService, PooledSandbox, RunningSandbox, Runtime,
     RuntimeError, SandboxSpec,
 };
+use crate::crypto::random_token;
 use crate::settings::{LocalSettings, Secret};
 use crate::{agent_client, sys};
 
@@ -546,12 +547,6 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     }
 }
 
-fn new_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[async_trait]
 impl Runtime for LocalRuntime {
     fn kind(&self) -> &'static str {
@@ -579,7 +574,7 @@ impl Runtime for LocalRuntime {
             Some(spec.instance_id),
             &storage,
             spec.desktop,
-            &new_token(),
+            &random_token(),
         )?;
         self.wait_started(&meta).await
     }
@@ -597,7 +592,7 @@ impl Runtime for LocalRuntime {
         let storage = self.pool_dir(sandbox_id);
         self.create_storage(&storage)
             .map_err(|e| RuntimeError::Io(e.to_string()))?;
-        let meta = self.spawn(sandbox_id, None, &storage, false, &new_token())?;
+        let meta = self.spawn(sandbox_id, None, &storage, false, &random_token())?;
         self.wait_started(&meta).await
     }
 
