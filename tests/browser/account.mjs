@@ -14,61 +14,14 @@
 // default /usr/bin/chromium). Exits 0 when every step passed, 1 on the first failure, 2 on a
 // setup problem.
 
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const [base0, adminKey] = process.argv.slice(2);
-if (!base0 || !adminKey) {
-  console.error('usage: node tests/browser/account.mjs <base_url> <admin_api_key>');
-  process.exit(2);
-}
-const base = base0.replace(/\/+$/, '');
-const shots = path.join(root, 'target', 'screenshots');
-const chromiumPath = process.env.OCAAS_CHROMIUM || '/usr/bin/chromium';
-const started = Date.now();
+import { args, elapsed, keepLocal, launch, loadChromium, log, root, screenshots, shots } from './lib.mjs';
 
-function setupFail(msg) {
-  console.error(`account test: SETUP: ${msg}`);
-  process.exit(2);
-}
-
-function findNodeModules() {
-  if (process.env.OCAAS_WEB_NODE_MODULES) return process.env.OCAAS_WEB_NODE_MODULES;
-  let out;
-  try {
-    out = execFileSync('bash', [path.join(root, 'scripts', 'vendor-web.sh'), '--check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    setupFail(`${(e.stderr || '').trim() || e.message}\n  → run scripts/vendor-web.sh (make does)`);
-  }
-  const m = /^NODE_MODULES=(.*)$/m.exec(out);
-  if (!m) setupFail('scripts/vendor-web.sh --check printed no NODE_MODULES=');
-  return m[1];
-}
-
-const nodeModules = findNodeModules();
-let chromium;
-try {
-  ({ chromium } = createRequire(path.join(nodeModules, 'noop.js'))('playwright-core'));
-} catch (e) {
-  setupFail(`playwright-core not found in ${nodeModules}: ${e.message}\n  → run scripts/vendor-web.sh`);
-}
-if (!fs.existsSync(chromiumPath)) setupFail(`no Chromium at ${chromiumPath} (apt-get install chromium, or set OCAAS_CHROMIUM)`);
-fs.mkdirSync(shots, { recursive: true });
-for (const f of fs.readdirSync(shots)) if (/^account-\d\d-.*\.png$/.test(f)) fs.rmSync(path.join(shots, f));
-
-const log = (msg) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
-let shotNo = 0;
-async function shot(page, name) {
-  const file = path.join(shots, `account-${String(++shotNo).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file });
-  log(`  screenshot ${path.relative(root, file)}`);
-}
+const [base, adminKey] = args('account.mjs', 'admin_api_key');
+const chromium = loadChromium('account');
+const shot = screenshots('account-');
 
 /** A call with a bearer key, from outside the browser (as a script using the key would). */
 async function apiCall(method, p, key, body) {
@@ -87,21 +40,10 @@ function expect(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch(chromium);
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-const blocked = [];
-await context.route('**/*', (route) => {
-  const u = new URL(route.request().url());
-  const local = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(u.hostname) || u.protocol === 'data:' || u.protocol === 'blob:';
-  if (local) return route.continue();
-  blocked.push(u.href);
-  return route.abort('blockedbyclient');
-});
+const blocked = await keepLocal(context);
 const pageErrors = [];
 const page = await context.newPage();
 page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
@@ -251,4 +193,4 @@ try {
 }
 
 await browser.close();
-console.log(`account test: ${steps.length} passed, 0 failed (${((Date.now() - started) / 1000).toFixed(1)} s); screenshots in ${path.relative(root, shots)}/`);
+console.log(`account test: ${steps.length} passed, 0 failed (${elapsed()} s); screenshots in ${path.relative(root, shots)}/`);

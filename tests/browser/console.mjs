@@ -13,67 +13,20 @@
 // $OCAAS_WEB_NODE_MODULES) and Chromium ($OCAAS_CHROMIUM, default /usr/bin/chromium).
 // Exits 0 when every step passed, 1 on the first failure, 2 on a setup problem.
 
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const [base0, key] = process.argv.slice(2);
-if (!base0 || !key) {
-  console.error('usage: node tests/browser/console.mjs <base_url> <api_key>');
-  process.exit(2);
-}
-const base = base0.replace(/\/+$/, '');
-const shots = path.join(root, 'target', 'screenshots');
-const chromiumPath = process.env.OCAAS_CHROMIUM || '/usr/bin/chromium';
-const started = Date.now();
+import { args, elapsed, keepLocal, launch, loadChromium, log, root, screenshots, setupFail, shots } from './lib.mjs';
 
-function setupFail(msg) {
-  console.error(`console test: SETUP: ${msg}`);
-  process.exit(2);
-}
-
-function findNodeModules() {
-  if (process.env.OCAAS_WEB_NODE_MODULES) return process.env.OCAAS_WEB_NODE_MODULES;
-  let out;
-  try {
-    out = execFileSync('bash', [path.join(root, 'scripts', 'vendor-web.sh'), '--check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    setupFail(`${(e.stderr || '').trim() || e.message}\n  → run scripts/vendor-web.sh (make does)`);
-  }
-  const m = /^NODE_MODULES=(.*)$/m.exec(out);
-  if (!m) setupFail('scripts/vendor-web.sh --check printed no NODE_MODULES=');
-  return m[1];
-}
-
-const nodeModules = findNodeModules();
-let chromium;
-try {
-  ({ chromium } = createRequire(path.join(nodeModules, 'noop.js'))('playwright-core'));
-} catch (e) {
-  setupFail(`playwright-core not found in ${nodeModules}: ${e.message}\n  → run scripts/vendor-web.sh`);
-}
-if (!fs.existsSync(chromiumPath)) setupFail(`no Chromium at ${chromiumPath} (apt-get install chromium, or set OCAAS_CHROMIUM)`);
+const [base, key] = args('console.mjs', 'api_key');
+const chromium = loadChromium('console');
 for (const f of ['xterm/xterm.mjs', 'xterm/addon-fit.mjs', 'novnc/core/rfb.js']) {
-  if (!fs.existsSync(path.join(root, 'web-static', 'vendor', f))) setupFail(`web-static/vendor/${f} is missing → run scripts/vendor-web.sh`);
+  if (!fs.existsSync(path.join(root, 'web-static', 'vendor', f))) setupFail('console', `web-static/vendor/${f} is missing → run scripts/vendor-web.sh`);
 }
-fs.mkdirSync(shots, { recursive: true });
-// Pictures of an earlier run would be mistaken for this one's.
-for (const f of fs.readdirSync(shots)) if (/^\d\d-.*\.png$/.test(f)) fs.rmSync(path.join(shots, f));
+const shot = screenshots('');
 
 // ------------------------------------------------------------------ helpers
-
-const log = (msg) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
-let shotNo = 0;
-async function shot(page, name) {
-  const file = path.join(shots, `${String(++shotNo).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file });
-  log(`  screenshot ${path.relative(root, file)}`);
-}
 
 async function apiCall(method, p, body) {
   const res = await fetch(`${base}${p}`, {
@@ -122,20 +75,9 @@ async function waitColourful(page, sel, what) {
 
 // ------------------------------------------------------------------ the run
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch(chromium);
 const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true, colorScheme: 'dark' });
-const blocked = [];
-await context.route('**/*', (route) => {
-  const u = new URL(route.request().url());
-  const local = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(u.hostname) || u.protocol === 'data:' || u.protocol === 'blob:';
-  if (local) return route.continue();
-  blocked.push(u.href);
-  return route.abort('blockedbyclient');
-});
+const blocked = await keepLocal(context);
 const pageErrors = [];
 const consoleErrors = [];
 const failedRequests = [];
@@ -388,4 +330,4 @@ try {
 
 await browser.close();
 if (consoleErrors.length) log(`(console errors seen, not fatal: ${consoleErrors.length})\n  ${consoleErrors.slice(-10).join('\n  ')}`);
-console.log(`console test: ${steps.length} passed, 0 failed (${((Date.now() - started) / 1000).toFixed(1)} s); screenshots in ${path.relative(root, shots)}/`);
+console.log(`console test: ${steps.length} passed, 0 failed (${elapsed()} s); screenshots in ${path.relative(root, shots)}/`);
