@@ -19,7 +19,7 @@ RUN /tmp/install-openclaw.sh /opt/openclaw
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        ca-certificates bash coreutils findutils procps less git curl python3 \
+        ca-certificates bash coreutils findutils procps less git curl python3 tar \
         xvfb x11vnc openbox xterm x11-xserver-utils fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 sandbox \

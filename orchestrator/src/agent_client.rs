@@ -221,3 +221,37 @@ pub async fn start_desktop(
         ),
     })
 }
+
+/// Stream the archive `part` (`protocol::ARCHIVE_WORKSPACE` or `ARCHIVE_HOME`) of the agent
+/// at `from` into the agent at `to` (`GET` answer piped into `PUT`; nothing held whole). An
+/// archive broken off on either side fails the copy. The error is fit for customers.
+pub async fn copy_archive(
+    from: &AgentEndpoint,
+    to: &AgentEndpoint,
+    part: &str,
+) -> Result<(), String> {
+    let route = protocol::archive_route(part);
+    let get = request(from, "GET", &route)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let got = send(from, get).await.map_err(|e| e.to_string())?;
+    if got.status() != hyper::StatusCode::OK {
+        return Err(format!(
+            "reading the {part} from the instance's volume answered {}",
+            got.status()
+        ));
+    }
+    let put = request(to, "PUT", &route)
+        .header(hyper::header::CONTENT_TYPE, "application/x-tar")
+        .body(got.into_body())
+        .map_err(|e| e.to_string())?;
+    let put = send(to, put)
+        .await
+        .map_err(|e| format!("moving the {part} broke off: {}", e.0))?;
+    match put.status() {
+        hyper::StatusCode::NO_CONTENT => Ok(()),
+        status => Err(format!(
+            "unpacking the {part} in the new sandbox answered {status}"
+        )),
+    }
+}

@@ -134,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         .as_ref()
         .map_or_else(Gateway::disabled, |l| l.gateway.clone());
     let config = AgentConfig::new(cli.workspace, token)
+        .with_home(cli.state_dir.join("home"))
         .with_gateway(gateway)
         .with_pty_grace(std::time::Duration::from_secs(cli.pty_grace_secs))
         .with_desktop_at_start(cli.desktop);

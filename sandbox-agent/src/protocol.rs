@@ -49,6 +49,22 @@ pub mod routes {
     /// `GET` with a websocket upgrade: the desktop's RFB (VNC) stream, byte for byte (customer
     /// route `/api/instances/{id}/vnc/ws`). Starts the desktop first if needed.
     pub const VNC: &str = "/vnc";
+    /// `GET`: a directory of the sandbox as one tar stream; `PUT` (body: such a stream): unpack
+    /// it into that directory. `{part}` is [`super::ARCHIVE_WORKSPACE`] or
+    /// [`super::ARCHIVE_HOME`]. The orchestrator's own route (never relayed to customers): it
+    /// moves a sleeping instance's storage into a warm-pool pod on Kubernetes.
+    pub const ARCHIVE: &str = "/archive/{part}";
+}
+
+/// `/archive/workspace`: the workspace. A `PUT` replaces what it holds.
+pub const ARCHIVE_WORKSPACE: &str = "workspace";
+/// `/archive/home`: the sandbox user's home (`HOME`). A `PUT` merges: where the home already
+/// has a file of the same name (the running gateway's own), that file stays.
+pub const ARCHIVE_HOME: &str = "home";
+
+/// The path of an archive route for `part`.
+pub fn archive_route(part: &str) -> String {
+    routes::ARCHIVE.replace("{part}", part)
 }
 
 /// Fixed addresses inside a sandbox's own network namespace (only `lo`), so fixed ports

@@ -21,6 +21,7 @@ use crate::{
     http::{self, error_response},
     protocol::{AUTHORIZATION, ErrorCode, OPEN_PATHS, limits, routes},
     services::{
+        archive,
         desktop::{self, Desktop},
         exec, files,
         gateway::Gateway,
@@ -58,6 +59,9 @@ pub struct AgentConfig {
     pub desktop_size: (u32, u32),
     /// Start the desktop with the agent instead of on first use.
     pub desktop_at_start: bool,
+    /// The sandbox user's home directory, served as `/archive/home` (none: that route is
+    /// `404`).
+    pub home: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -71,7 +75,15 @@ impl AgentConfig {
             pty_grace: Duration::from_secs(limits::PTY_DEFAULT_GRACE_SECS),
             desktop_size: (desktop::DEFAULT_WIDTH, desktop::DEFAULT_HEIGHT),
             desktop_at_start: false,
+            home: None,
         }
+    }
+
+    /// Serve `home` as `/archive/home` (see [`crate::protocol::routes::ARCHIVE`]).
+    #[must_use]
+    pub fn with_home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = Some(home.into());
+        self
     }
 
     /// Start the virtual desktop with the agent (else on first use).
@@ -107,6 +119,7 @@ impl fmt::Debug for AgentConfig {
             .field("pty_grace", &self.pty_grace)
             .field("desktop_size", &self.desktop_size)
             .field("desktop_at_start", &self.desktop_at_start)
+            .field("home", &self.home)
             .finish()
     }
 }
@@ -120,6 +133,8 @@ pub struct AgentState {
     pub(crate) terminals: Terminals,
     /// The virtual desktop of `GET /vnc`.
     pub(crate) desktop: Desktop,
+    /// The home directory `/archive/home` serves.
+    pub(crate) home: Option<PathBuf>,
     /// The exact `Authorization` header value accepted.
     expected_authorization: Vec<u8>,
 }
@@ -147,6 +162,7 @@ impl AgentState {
             started: config.started,
             gateway: config.gateway,
             terminals: Terminals::new(config.pty_grace),
+            home: config.home,
             expected_authorization: format!("Bearer {}", config.token).into_bytes(),
         })
     }
@@ -204,6 +220,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(desktop::start),
         )
         .service(resource(routes::VNC).get(desktop::vnc))
+        .service(
+            resource(routes::ARCHIVE)
+                .get(archive::get)
+                .put(archive::put),
+        )
         .default_service(http::default_service());
 }
 

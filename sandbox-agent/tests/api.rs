@@ -1,5 +1,7 @@
 //! End-to-end tests: the real agent server in-process, driven over HTTP with reqwest.
 
+#[path = "api/archive.rs"]
+mod archive;
 #[path = "api/common.rs"]
 mod common;
 #[path = "api/confinement.rs"]

@@ -49,7 +49,7 @@ pub struct ApiRoot {
     pub model: ModelInfo,
     pub features: FeaturesInfo,
     /// Sandboxes kept booted and warmed for creates and wakes (`pool.size`; on Kubernetes, per
-    /// replica and for creates only: a pooled pod comes with a new instance's fresh volume).
+    /// replica, and a wake first copies the instance's files onto the pooled pod's volume).
     /// With none ready, a create or wake is a cold start (the agent boots in ~20 s).
     pub warm_pool: PoolStats,
     pub documentation: DocumentationInfo,

@@ -75,17 +75,18 @@ pub struct InstanceManager {
 struct Launch {
     sandbox_id: String,
     warm: Option<Warm>,
-    /// Why a cold start, when the pool has sandboxes but only for new instances.
-    new_only: bool,
+    /// The warm sandbox was started for a reserved id and serves an existing instance: the
+    /// runtime moves the instance's files into it first (Kubernetes wakes).
+    moves_files: bool,
 }
 
 impl Launch {
     /// How the sandbox comes up, for the status history (and so for status events).
     fn how(&self) -> &'static str {
-        if self.warm.is_some() {
+        if self.moves_files {
+            "a warm sandbox from the pool: the instance's files move into it, then the agent is ready at once"
+        } else if self.warm.is_some() {
             "a warm sandbox from the pool: the agent is ready at once"
-        } else if self.new_only {
-            "cold start (this runtime's warm pool serves new instances only: a pooled pod cannot mount an existing instance's volume): the agent needs about 20 s to boot"
         } else {
             "cold start (the warm pool is empty): the agent needs about 20 s to boot"
         }
@@ -326,16 +327,16 @@ impl InstanceManager {
     /// A warm sandbox if the pool has one fit for a new instance (`for_new_instance`) or
     /// for an existing one, else a new sandbox id for a cold start.
     fn launch(&self, for_new_instance: bool) -> Launch {
-        match self.pool.take(for_new_instance) {
+        match self.pool.take() {
             Some(warm) => Launch {
                 sandbox_id: warm.sandbox_id.clone(),
+                moves_files: !for_new_instance && warm.reserved.is_some(),
                 warm: Some(warm),
-                new_only: false,
             },
             None => Launch {
                 sandbox_id: new_sandbox_id(),
                 warm: None,
-                new_only: !for_new_instance && self.pool.stats().ready > 0,
+                moves_files: false,
             },
         }
     }
@@ -731,7 +732,7 @@ impl InstanceManager {
                 match launch.warm {
                     // Started for this instance's id: its volume is the instance's now (or
                     // goes with it), so only the pod goes.
-                    Some(w) if w.reserved.is_some() => {
+                    Some(w) if w.reserved_id() == Some(id) => {
                         let _ = self
                             .runtime
                             .discard_pooled(&w.sandbox_id, w.reserved_id(), true)
@@ -1255,7 +1256,7 @@ impl InstanceManager {
                     let launch = Launch {
                         sandbox_id: new_sandbox_id(),
                         warm: None,
-                        new_only: false,
+                        moves_files: false,
                     };
                     self.set_status(
                         id,

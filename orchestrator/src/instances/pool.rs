@@ -11,8 +11,9 @@
 //!
 //! On Kubernetes a pod's volumes are fixed when it is created, so a pooled pod is started for an
 //! instance id *reserved* in advance, with that id's fresh volume, secret and network policy
-//! ([`Runtime::pool_reserves_ids`]). Only a create can claim it: the new instance takes the
-//! reserved id. The replica keeping a reserved sandbox holds the id's lease (`store/lease.rs`)
+//! ([`Runtime::pool_reserves_ids`]). A create claims it by giving the new instance the
+//! reserved id; a wake claims it by having the runtime move the instance's files onto the
+//! pod's volume, which then serves the instance. The replica keeping a reserved sandbox holds the id's lease (`store/lease.rs`)
 //! from before the pod exists until the claim, so no other replica takes it up; a reserved
 //! sandbox whose lease is free was left by a replica that died, and
 //! `InstanceManager::spawn_pool_filler` adopts or removes it.
@@ -139,17 +140,14 @@ impl WarmPool {
     }
 
     /// A warmed sandbox, oldest first; `None` when the pool is empty (a cold start follows).
-    /// `for_new_instance`: the caller creates an instance and can give it a reserved id;
-    /// otherwise (a start or wake of an existing instance) only unreserved sandboxes qualify.
-    pub fn take(&self, for_new_instance: bool) -> Option<Warm> {
+    /// A create gives the new instance a sandbox's reserved id; a start or wake of an existing
+    /// instance has its storage moved into it (`Runtime::claim`).
+    pub fn take(&self) -> Option<Warm> {
         let mut ready = self.ready.lock().expect("pool");
         // A reservation whose lease was lost is no longer this pool's to give (`prune` drops it).
         let warm = ready
             .iter()
-            .position(|w| match &w.reserved {
-                None => true,
-                Some(r) => for_new_instance && !r.lost(),
-            })
+            .position(|w| w.reserved.as_ref().is_none_or(|r| !r.lost()))
             .map(|i| ready.remove(i));
         drop(ready);
         if warm.is_some() {
@@ -342,19 +340,18 @@ mod tests {
     }
 
     #[test]
-    fn reserved_sandboxes_go_to_new_instances_only_and_are_known_until_dropped() {
+    fn reserved_ids_are_known_until_their_sandbox_is_dropped() {
         let pool = WarmPool::new(2);
         let id = Uuid::new_v4();
         pool.put_back(warm(&pool, "sandy-reserved", Some(id)));
-        assert!(pool.is_reserved(id));
-        // A start or wake of an existing instance cannot use a sandbox reserved for a new id.
-        assert!(pool.take(false).is_none());
         pool.put_back(warm(&pool, "sandy-free", None));
-        assert_eq!(pool.take(false).unwrap().sandbox_id, "sandy-free");
-        // A create takes it, and the id stays reserved while the claim holds the sandbox.
-        let taken = pool.take(true).unwrap();
+        assert!(pool.is_reserved(id));
+        // Oldest first; the id stays reserved while a claim holds the sandbox.
+        let taken = pool.take().unwrap();
         assert_eq!(taken.reserved_id(), Some(id));
         assert!(pool.is_reserved(id));
+        assert_eq!(pool.take().unwrap().sandbox_id, "sandy-free");
+        assert!(pool.take().is_none());
         drop(taken);
         assert!(!pool.is_reserved(id));
     }

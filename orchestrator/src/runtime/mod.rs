@@ -123,8 +123,9 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Whether a pooled sandbox is started for an instance id reserved in advance (Kubernetes:
     /// a pod's volumes are fixed when it is created, so a pooled pod comes with the fresh
-    /// volume, secret and network policy of the instance it will serve, and can only serve a
-    /// *new* instance, created with that id). `false` (local): any instance can claim one.
+    /// volume, secret and network policy of that id). A new instance claiming it is created
+    /// with that id; an existing one has its files moved onto the pod's volume, which then
+    /// serves it. `false` (local): a claim moves the instance's directories in.
     fn pool_reserves_ids(&self) -> bool {
         false
     }
@@ -144,7 +145,8 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Hand a pooled sandbox to an instance without restarting anything in it: the
     /// instance's workspace and home appear in it and its model calls become the instance's.
-    /// On error the caller stops the sandbox (nothing of the instance is lost either way).
+    /// On error the caller stops the sandbox (nothing of the instance is lost either way:
+    /// its storage only changes at the claim's last step).
     async fn claim(
         &self,
         _sandbox_id: &str,

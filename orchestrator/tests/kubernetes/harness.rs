@@ -169,6 +169,15 @@ impl Cluster {
             .await
             .expect("patch pod status");
     }
+
+    /// What a kubelet reports when a pod's container exited with an error.
+    pub async fn set_failed(&self, ns: &str, pod: &str) {
+        let status = json!({"status": {"phase": "Failed", "reason": "Error"}});
+        self.api::<Pod>(ns)
+            .patch_status(pod, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("patch pod status");
+    }
 }
 
 /// Poll `f` every 50 ms until it yields `Some`, for at most `secs` seconds (a test's own

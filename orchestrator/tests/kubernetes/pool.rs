@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Cluster, cluster, free_port, wait_status, wait_until};
 use crate::helpers::{self, ADMIN_KEY, TestApp};
-use crate::relay::{agent_for, checked_settings};
+use crate::relay::{agent_at, agent_for, checked_settings};
 use crate::replicas::Orchestrator;
 
 const POOLED: &str = "app.kubernetes.io/managed-by=ocaas,ocaas.dev/pool=warm";
@@ -100,7 +100,7 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
 
     // 2. The kubelet's stand-in runs the pod: a real agent with the real gateway. The pool
     //    warms it up; the warm-up turn reaches no provider (the id names no instance yet).
-    let (_agent, volume_dir, _) = agent_for(
+    let (first_agent, volume_dir, _) = agent_for(
         &c,
         &ns,
         &reserved,
@@ -184,6 +184,7 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
         v["assistant_message"]["content"],
         "You said: hello from a warm pod"
     );
+    let session = v["session_id"].as_str().unwrap().to_owned();
     let first_reply = started.elapsed();
     let sent = model.requests().last().unwrap().to_string();
     assert!(
@@ -208,8 +209,9 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
     .await;
     let refill = c.pod_of(&ns, &next).await;
 
-    // 6. A start of the existing instance never takes a pooled pod (it could not mount the
-    //    instance's volume): it gets a pod of its own on its own volume, with its own tokens.
+    // 6. While the new pooled pod is still coming up (nothing runs it yet), a start of the
+    //    existing instance is cold, and says so: a pod of its own on its own volume, with its
+    //    own tokens.
     let (s, v) = app
         .post(
             &format!("/api/instances/{reserved}/shutdown"),
@@ -227,6 +229,13 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
         )
         .await;
     assert_eq!(s, 202, "{v}");
+    assert!(
+        v["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("cold start (the warm pool is empty)"),
+        "{v}"
+    );
     let own = c.pod_of(&ns, &reserved).await;
     assert_ne!(own.name_any(), pod.name_any());
     assert!(!own.labels().contains_key("ocaas.dev/pool"));
@@ -282,6 +291,215 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
     );
     c.set_ready(&ns, &again.name_any(), "127.0.0.1").await;
     wait_status(&app, &reserved, "ready", 30).await;
+
+    // 8. A wake takes a warm pod too. The refill pod gets its stand-in (a second pod address,
+    //    127.0.0.2, its own volume directory and the real gateway) and warms up.
+    let (_refill_agent, refill_dir, _) = agent_at(
+        &c,
+        &ns,
+        &next,
+        "127.0.0.2",
+        agent_port,
+        sandbox_port,
+        Some(&openclaw),
+    )
+    .await;
+    c.set_ready(&ns, &refill.name_any(), "127.0.0.2").await;
+    wait_until("the refill pod to warm up", 240, || async {
+        (warm_pool(&app).await["ready"] == 1).then_some(())
+    })
+    .await;
+    std::fs::write(
+        volume_dir.path().join("state/home/notes.txt"),
+        "in the home",
+    )
+    .unwrap();
+    let (s, v) = app
+        .call(
+            "PATCH",
+            &format!("/api/instances/{reserved}"),
+            Some(ADMIN_KEY),
+            Some(json!({"idle_timeout_s": 1})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    wait_status(&app, &reserved, "sleeping", 30).await;
+    // The wake runs a mover pod (the agent alone) on the instance's volume; its kubelet's
+    // stand-in is the volume's agent, on 127.0.0.1.
+    let mover = async {
+        let pod = wait_until("a mover pod", 60, || async {
+            c.pods_of(&ns, &reserved)
+                .await
+                .into_iter()
+                .find(|p| p.labels().get("ocaas.dev/role").map(String::as_str) == Some("mover"))
+        })
+        .await;
+        c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
+        pod
+    };
+    let chat = async {
+        let started = Instant::now();
+        let answer = app
+            .post(
+                &format!("/api/instances/{reserved}/chat"),
+                ADMIN_KEY,
+                json!({"session_id": session, "message": "what did I say before?"}),
+            )
+            .await;
+        (answer, started.elapsed())
+    };
+    let (((s, v), wake_reply), mover) = tokio::join!(chat, mover);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["assistant_message"]["content"],
+        "You said: what did I say before?"
+    );
+    // The agent's memory came along: the model request after the wake carries the earlier turn.
+    let sent = model.requests().last().unwrap().to_string();
+    assert!(sent.contains("hello from a warm pod"), "{sent}");
+    // It runs on the warm pod, whose volume now holds the instance's files and serves it.
+    let (_, st) = app
+        .get(&format!("/api/instances/{reserved}/status"), ADMIN_KEY)
+        .await;
+    assert_eq!(
+        st["sandbox_id"].as_str().map(|s| format!("ocaas-{s}")),
+        Some(refill.name_any()),
+        "{st}"
+    );
+    assert!(
+        st["transitions"]
+            .to_string()
+            .contains("the instance's files move into it"),
+        "{st}"
+    );
+    let (s, v) = app
+        .get(
+            &format!("/api/instances/{reserved}/files/read?path=/workspace/kept.txt"),
+            ADMIN_KEY,
+        )
+        .await;
+    assert_eq!(
+        (s, v["content"].as_str()),
+        (200, Some("on the volume")),
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(refill_dir.path().join("workspace/kept.txt")).unwrap(),
+        "on the volume"
+    );
+    assert_eq!(
+        std::fs::read_to_string(refill_dir.path().join("state/home/notes.txt")).unwrap(),
+        "in the home"
+    );
+    let volume = c
+        .api::<PersistentVolumeClaim>(&ns)
+        .get(&format!("ocaas-{next}"))
+        .await
+        .unwrap();
+    assert_eq!(volume.labels()["ocaas.dev/serves"], reserved.as_str());
+    assert!(!volume.labels().contains_key("ocaas.dev/pool"));
+    // The mover and the old volume (with its secret and policy) are gone.
+    wait_until("the old storage to go", 30, || async {
+        let mover_gone = c
+            .api::<Pod>(&ns)
+            .get_opt(&mover.name_any())
+            .await
+            .unwrap()
+            .is_none();
+        (mover_gone && !has_objects(&c, &ns, &reserved).await).then_some(())
+    })
+    .await;
+    eprintln!("kubernetes warm wake: first reply after {wake_reply:?}");
+    drop(first_agent);
+
+    // 9. A wake whose move fails loses nothing: the mover pod fails, the warm pod goes, and
+    //    the instance comes up cold on the storage it had, with every file. The warm pod's
+    //    volume, which never served anyone, is removed.
+    let third = wait_until("the pool to start another pod", 30, || async {
+        pooled_ids(&c, &ns).await.into_iter().find(|id| *id != next)
+    })
+    .await;
+    let third_pod = c.pod_of(&ns, &third).await;
+    let (_third_agent, third_dir, _) = agent_at(
+        &c,
+        &ns,
+        &third,
+        "127.0.0.3",
+        agent_port,
+        sandbox_port,
+        Some(&openclaw),
+    )
+    .await;
+    c.set_ready(&ns, &third_pod.name_any(), "127.0.0.3").await;
+    wait_until("the third pod to warm up", 240, || async {
+        (warm_pool(&app).await["ready"] == 1).then_some(())
+    })
+    .await;
+    wait_status(&app, &reserved, "sleeping", 30).await;
+    let kubelet = async {
+        let is_mover =
+            |p: &Pod| p.labels().get("ocaas.dev/role").map(String::as_str) == Some("mover");
+        let mover = wait_until("a mover pod", 60, || async {
+            c.pods_of(&ns, &next).await.into_iter().find(is_mover)
+        })
+        .await;
+        c.set_failed(&ns, &mover.name_any()).await;
+        let own = wait_until("a pod of its own on its storage", 60, || async {
+            c.pods_of(&ns, &next).await.into_iter().find(|p| {
+                !is_mover(p)
+                    && p.name_any() != refill.name_any()
+                    && p.metadata.deletion_timestamp.is_none()
+            })
+        })
+        .await;
+        c.set_ready(&ns, &own.name_any(), "127.0.0.2").await;
+    };
+    let chat_path = format!("/api/instances/{reserved}/chat");
+    let chat = app.post(
+        &chat_path,
+        ADMIN_KEY,
+        json!({"session_id": session, "message": "after a failed move"}),
+    );
+    let ((s, v), ()) = tokio::join!(chat, kubelet);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["assistant_message"]["content"],
+        "You said: after a failed move"
+    );
+    let (s, v) = app
+        .get(
+            &format!("/api/instances/{reserved}/files/read?path=/workspace/kept.txt"),
+            ADMIN_KEY,
+        )
+        .await;
+    assert_eq!(
+        (s, v["content"].as_str()),
+        (200, Some("on the volume")),
+        "{v}"
+    );
+    assert!(
+        !third_dir.path().join("workspace/kept.txt").exists(),
+        "nothing was committed to the warm pod"
+    );
+    wait_until("the unused warm pod's objects to go", 60, || async {
+        (!has_objects(&c, &ns, &third).await).then_some(())
+    })
+    .await;
+
+    // 10. Deleting the instance deletes the storage it moved to.
+    let (s, v) = app
+        .call(
+            "DELETE",
+            &format!("/api/instances/{reserved}"),
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert!(s == 202 || s == 204, "{s} {v}");
+    wait_until("the moved storage to go", 30, || async {
+        (!has_objects(&c, &ns, &next).await).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

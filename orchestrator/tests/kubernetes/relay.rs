@@ -46,6 +46,19 @@ pub(crate) async fn agent_for(
     sandbox_port: u16,
     openclaw: Option<&std::path::Path>,
 ) -> (Agent, tempfile::TempDir, String) {
+    agent_at(c, ns, id, "127.0.0.1", agent_port, sandbox_port, openclaw).await
+}
+
+/// [`agent_for`] on another loopback address (`ip`, e.g. `127.0.0.2`): a second pod.
+pub(crate) async fn agent_at(
+    c: &harness::Cluster,
+    ns: &str,
+    id: &str,
+    ip: &str,
+    agent_port: u16,
+    sandbox_port: u16,
+    openclaw: Option<&std::path::Path>,
+) -> (Agent, tempfile::TempDir, String) {
     let secret = c
         .api::<Secret>(ns)
         .get(&format!("ocaas-{id}-tokens"))
@@ -69,7 +82,7 @@ pub(crate) async fn agent_for(
     }
     let agent = Agent(
         command
-            .args(["--listen", &format!("tcp:127.0.0.1:{agent_port}")])
+            .args(["--listen", &format!("tcp:{ip}:{agent_port}")])
             .arg("--workspace")
             .arg(&workspace)
             .arg("--state-dir")

@@ -1,5 +1,6 @@
 //! Route handlers and the filesystem / process logic behind them.
 
+pub(crate) mod archive;
 pub(crate) mod base64;
 pub mod desktop;
 pub(crate) mod exec;

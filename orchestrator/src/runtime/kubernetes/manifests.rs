@@ -55,6 +55,16 @@ pub const SANDBOX_LABEL: &str = "ocaas.dev/sandbox";
 /// On a warm-pool pod and its volume until an instance claims them.
 pub const POOL_LABEL: &str = "ocaas.dev/pool";
 pub const POOL_WARM: &str = "warm";
+/// On a volume that serves an instance other than the id it was made for (a warm-pool pod's
+/// volume a sleeping instance's storage moved into): that instance's id.
+pub const SERVES_LABEL: &str = "ocaas.dev/serves";
+/// With [`SERVES_LABEL`]: how many moves the instance's storage has had, so of two volumes
+/// found serving one instance (a move cut short before the old one was deleted) the newer wins.
+pub const GENERATION_ANNOTATION: &str = "ocaas.dev/generation";
+/// `ocaas.dev/role=mover` on a pod that only serves a sleeping instance's volume as archives
+/// while its storage moves into a warm-pool pod: never any instance's sandbox.
+pub const ROLE_LABEL: &str = "ocaas.dev/role";
+pub const ROLE_MOVER: &str = "mover";
 /// Selects the unclaimed warm-pool volumes.
 pub const POOL_SELECTOR: &str = "app.kubernetes.io/managed-by=ocaas,ocaas.dev/pool=warm";
 /// `app.kubernetes.io/component=sandbox` on pods: what the chart's baseline policy selects.
@@ -296,7 +306,7 @@ impl Manifests {
     }
 
     /// The agent's command line (no secrets: they come from files the agent deletes).
-    fn agent_args(&self, desktop: bool) -> Vec<String> {
+    fn agent_args(&self, desktop: bool, gateway: bool) -> Vec<String> {
         let s = &self.settings;
         let mut args: Vec<String> = [
             "--listen",
@@ -315,7 +325,7 @@ impl Manifests {
         .into_iter()
         .map(str::to_owned)
         .collect();
-        if !s.openclaw_dir.is_empty() {
+        if gateway && !s.openclaw_dir.is_empty() {
             args.extend(["--openclaw-dir".into(), s.openclaw_dir.clone()]);
         }
         if desktop {
@@ -343,6 +353,21 @@ impl Manifests {
 
     /// The sandbox pod. `owner` is the instance's volume.
     pub fn pod(&self, spec: &SandboxSpec, owner: &OwnerReference) -> Pod {
+        self.pod_with(spec, owner, true)
+    }
+
+    /// A mover pod on the volume of `spec.instance_id` (a storage id): the agent without the
+    /// gateway, serving the volume's workspace and home as archives.
+    pub fn mover_pod(&self, spec: &SandboxSpec, owner: &OwnerReference) -> Pod {
+        let mut pod = self.pod_with(spec, owner, false);
+        pod.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(ROLE_LABEL.to_owned(), ROLE_MOVER.to_owned());
+        pod
+    }
+
+    fn pod_with(&self, spec: &SandboxSpec, owner: &OwnerReference, gateway: bool) -> Pod {
         let s = &self.settings;
         let mut labels = instance_labels(spec.instance_id);
         labels.insert(SANDBOX_LABEL.to_owned(), spec.sandbox_id.clone());
@@ -420,7 +445,7 @@ impl Manifests {
             image: Some(s.image.clone()),
             image_pull_policy: Some(s.image_pull_policy.clone()),
             command: Some(vec![AGENT_BIN.into()]),
-            args: Some(self.agent_args(spec.desktop)),
+            args: Some(self.agent_args(spec.desktop && gateway, gateway)),
             working_dir: Some("/workspace".into()),
             env: Some(env),
             ports: Some(vec![ContainerPort {
@@ -545,6 +570,15 @@ pub fn is_pooled<K: kube::Resource>(obj: &K) -> bool {
         .is_some_and(|v| v == POOL_WARM)
 }
 
+/// Whether a pod is a mover (see [`ROLE_MOVER`]).
+pub fn is_mover(pod: &Pod) -> bool {
+    pod.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(ROLE_LABEL))
+        .is_some_and(|v| v == ROLE_MOVER)
+}
+
 /// Labels every object of `instance` carries.
 pub fn instance_labels(instance: Uuid) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -591,6 +625,34 @@ mod tests {
             controller: Some(true),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_mover_pod_runs_the_agent_alone_on_the_same_volume() {
+        let m = manifests(|s| s.openclaw_dir = "/opt/openclaw".into());
+        let spec = SandboxSpec {
+            instance_id: Uuid::nil(),
+            sandbox_id: "sandy-0123456789ab".into(),
+            desktop: true,
+        };
+        let (pod, mover) = (m.pod(&spec, &owner()), m.mover_pod(&spec, &owner()));
+        let args = |p: &Pod| p.spec.as_ref().unwrap().containers[0].args.clone().unwrap();
+        assert!(args(&pod).contains(&"--openclaw-dir".to_owned()));
+        assert!(!args(&mover).contains(&"--openclaw-dir".to_owned()));
+        assert!(!args(&mover).contains(&"--desktop".to_owned()));
+        assert!(is_mover(&mover) && !is_mover(&pod));
+        let claim = |p: &Pod| {
+            p.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0]
+                .persistent_volume_claim
+                .clone()
+                .unwrap()
+                .claim_name
+        };
+        assert_eq!(claim(&mover), claim(&pod));
+        assert_eq!(
+            mover.metadata.labels.as_ref().unwrap()[INSTANCE_LABEL],
+            Uuid::nil().to_string()
+        );
     }
 
     #[test]

@@ -20,10 +20,17 @@
 //! pods running; the next one (or another replica) finds them in the watch and adopts them.
 //!
 //! The warm pool: `start_pooled` is `start` for an instance id reserved in advance, with the pod
-//! and volume labelled `ocaas.dev/pool=warm`; `claim` removes the label (nothing restarts: the
-//! pod already runs on the volume that becomes the instance's); `list` leaves pooled pods out,
-//! `list_pooled` finds them by their volumes; `discard_pooled` deletes a pooled pod and, unless
-//! its id became an instance, the id's objects.
+//! and volume labelled `ocaas.dev/pool=warm`. `claim` by a new instance (created with the
+//! reserved id) removes the label: nothing restarts, the pod already runs on the volume that
+//! becomes the instance's. `claim` by an existing instance (a wake) *moves its storage in*:
+//! a mover pod (the agent alone) starts on the instance's volume, the orchestrator streams its
+//! workspace and home as tar into the warm pod, and one patch of the warm volume — unpooled,
+//! `ocaas.dev/serves=<instance>` — commits the move; the old volume is then deleted. So an
+//! instance's objects are keyed by a *storage id* (its own id until its first warm wake; see
+//! `Objects::current_storage`), pods carry the storage id, and `list` and the model endpoint
+//! map it back to the instance. `list` leaves pooled and mover pods out, `list_pooled` finds
+//! pooled pods by their volumes; `discard_pooled` deletes a pooled pod and, unless its id
+//! became an instance, the id's objects.
 //!
 //! **Invariant:** only this module talks to the Kubernetes API.
 
@@ -48,17 +55,33 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use self::error::{KubeError, Metrics};
-use self::manifests::{INSTANCE_LABEL, MANAGED_SELECTOR, Manifests, SANDBOX_LABEL, pod_name};
+use self::manifests::{
+    INSTANCE_LABEL, MANAGED_SELECTOR, Manifests, SANDBOX_LABEL, is_mover, pod_name, storage_name,
+};
 pub use self::model_endpoint::ModelTokens;
 use self::objects::{Objects, owner_of};
 use self::pods::{PodState, PodWatch, state};
 use super::{
     AgentAddr, AgentEndpoint, ModelService, PooledSandbox, RunningSandbox, Runtime, RuntimeError,
-    SandboxSpec,
+    SandboxSpec, new_sandbox_id,
 };
 use crate::agent_client;
 use crate::crypto::Cipher;
 use crate::settings::{EgressPolicy, KubernetesSettings, Secret};
+
+/// The longest a wake may spend moving an instance's storage into a warm pod.
+const MOVE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a launched pod is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PodKind {
+    /// An instance's sandbox.
+    Sandbox,
+    /// A warm-pool pod, on the fresh objects of a reserved id.
+    Pooled,
+    /// The agent alone on a sleeping instance's volume, while its storage moves.
+    Mover,
+}
 
 /// Sandboxes as pods.
 pub struct KubernetesRuntime {
@@ -145,12 +168,13 @@ impl KubernetesRuntime {
             secrets: Api::namespaced(client.clone(), &namespace),
             policies: Api::namespaced(client, &namespace),
             model_tokens: model_tokens.clone(),
+            served: Mutex::new(HashMap::new()),
         });
         let (watch, watch_task) = PodWatch::start(pods, &namespace, metrics.clone());
         let tasks = vec![
             watch_task,
             controller::spawn(objects.clone(), metrics.clone()),
-            model_endpoint::serve(listener, model_tokens, model),
+            model_endpoint::serve(listener, model_tokens, objects.clone(), model),
         ];
         tracing::info!(
             namespace,
@@ -262,19 +286,19 @@ impl KubernetesRuntime {
         }
     }
 
-    /// Create the sandbox's objects and pod (`pooled`: marked as a warm-pool pod, on the
-    /// fresh objects of the reserved id `spec.instance_id`) and wait until it serves.
+    /// Create the objects of the storage id `spec.instance_id` and a pod of `kind` on them,
+    /// and wait until it serves.
     async fn launch(
         &self,
         spec: &SandboxSpec,
-        pooled: bool,
+        kind: PodKind,
     ) -> Result<AgentEndpoint, RuntimeError> {
         let timeout = self.settings.start_timeout_s;
         let deadline = Instant::now() + Duration::from_secs(timeout);
         let instance = spec.instance_id;
         let name = pod_name(&spec.sandbox_id);
         let created = async {
-            let volume = if pooled {
+            let volume = if kind == PodKind::Pooled {
                 self.objects.ensure_pooled_volume(instance).await?
             } else {
                 self.objects.ensure_volume(instance).await?
@@ -282,10 +306,11 @@ impl KubernetesRuntime {
             let owner = owner_of(&volume)?;
             let tokens = self.objects.ensure_tokens(instance, &owner).await?;
             self.objects.apply_policy(instance, &owner).await?;
-            let mut pod = self.objects.manifests.pod(spec, &owner);
-            if pooled {
-                pod = manifests::pooled(pod);
-            }
+            let pod = match kind {
+                PodKind::Sandbox => self.objects.manifests.pod(spec, &owner),
+                PodKind::Pooled => manifests::pooled(self.objects.manifests.pod(spec, &owner)),
+                PodKind::Mover => self.objects.manifests.mover_pod(spec, &owner),
+            };
             self.objects.ensure_pod(instance, &pod).await?;
             Ok::<_, KubeError>(tokens)
         }
@@ -333,6 +358,128 @@ impl KubernetesRuntime {
     }
 }
 
+impl KubernetesRuntime {
+    fn io(&self, what: &str, e: KubeError) -> RuntimeError {
+        self.metrics.error(&e);
+        tracing::error!(error = %e, error_label = %e.metric_label(), "{what}");
+        RuntimeError::Io(e.customer_message())
+    }
+
+    /// Remove what a move cut short left behind: mover pods on the instance's current
+    /// storage, and its other storages with their pods. Call under the instance's lease.
+    async fn sweep(&self, instance: Uuid, current: Uuid) {
+        let storages = match self.objects.storages_of(instance).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics.error(&e);
+                tracing::warn!(%instance, error = %e, "cannot list the instance's storages");
+                return;
+            }
+        };
+        for storage in storages {
+            let pods = self.objects.pods_on(storage).await.unwrap_or_default();
+            let result = if storage == current {
+                let mut r = Ok(());
+                for pod in pods.iter().filter(|p| is_mover(p)) {
+                    tracing::warn!(%instance, pod = %pod.name_any(), "removing a mover pod a cut-short move left");
+                    r = r.and(self.objects.delete_pod(&pod.name_any(), None).await);
+                }
+                r
+            } else {
+                let exists = self.objects.volumes.get_opt(&storage_name(storage)).await;
+                if !matches!(exists, Ok(None)) {
+                    tracing::warn!(%instance, %storage, "removing a storage a cut-short move left");
+                }
+                let names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+                self.objects.delete_all(storage, &names).await
+            };
+            if let Err(e) = result {
+                self.metrics.error(&e);
+                tracing::warn!(%instance, error = %e, "could not remove a leftover of a storage move; the next start retries");
+            }
+        }
+    }
+
+    /// Wake `instance` into the warm pool's `pod` (ready at `ip`, reserved for the storage id
+    /// `storage`): claim the pod, copy the instance's workspace and home from its volume into
+    /// it through a mover pod, commit, and delete the old storage.
+    async fn move_into(
+        &self,
+        instance: Uuid,
+        storage: Uuid,
+        pod: &Pod,
+        ip: IpAddr,
+    ) -> Result<AgentEndpoint, RuntimeError> {
+        self.objects
+            .unpool_pod(storage, pod)
+            .await
+            .map_err(|e| self.failed("claiming a pooled pod failed", e))?;
+        let to = self.endpoint(storage, ip).await.ok_or_else(|| {
+            RuntimeError::StartFailed("the sandbox's token secret is missing".into())
+        })?;
+        let (old, generation) = self
+            .objects
+            .current_storage(instance)
+            .await
+            .map_err(|e| self.io("reading an instance's storage failed", e))?;
+        self.sweep(instance, old).await;
+        let started = Instant::now();
+        let has_volume = self
+            .objects
+            .volumes
+            .get_opt(&storage_name(old))
+            .await
+            .map_err(|e| self.io("reading an instance's volume failed", e.into()))?
+            .is_some();
+        if has_volume {
+            let mover = SandboxSpec {
+                instance_id: old,
+                sandbox_id: new_sandbox_id(),
+                desktop: false,
+            };
+            let from = self.launch(&mover, PodKind::Mover).await?;
+            let copied = tokio::time::timeout(MOVE_TIMEOUT, async {
+                for part in [
+                    sandbox_agent::protocol::ARCHIVE_WORKSPACE,
+                    sandbox_agent::protocol::ARCHIVE_HOME,
+                ] {
+                    agent_client::copy_archive(&from, &to, part).await?;
+                }
+                Ok::<_, String>(())
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("it took longer than {} s", MOVE_TIMEOUT.as_secs())));
+            if let Err(e) = self
+                .objects
+                .delete_pod(&pod_name(&mover.sandbox_id), None)
+                .await
+            {
+                self.metrics.error(&e);
+                tracing::warn!(%instance, error = %e, "could not delete the mover pod; the next start does");
+            }
+            copied.map_err(|e| {
+                tracing::error!(%instance, error = %e, "moving an instance's storage failed");
+                RuntimeError::StartFailed(format!(
+                    "moving the instance's files into a warm sandbox failed: {e}"
+                ))
+            })?;
+        }
+        self.objects
+            .commit_move(storage, instance, generation + 1)
+            .await
+            .map_err(|e| self.failed("committing a storage move failed", e))?;
+        tracing::info!(%instance, from = %old, to = %storage, elapsed_ms = started.elapsed().as_millis() as u64, "moved an instance's storage into a warm pod");
+        // The old storage is garbage now (a volume still mounted by the mover goes once the
+        // mover is gone). Failing here only leaves it to the next start's sweep.
+        if let Err(e) = self.objects.delete_all(old, &[]).await {
+            self.metrics.error(&e);
+            tracing::warn!(%instance, error = %e, "could not delete the instance's old storage; the next start does");
+        }
+        self.agent_tokens.lock().expect("tokens").remove(&old);
+        Ok(to)
+    }
+}
+
 fn or_unlimited(q: &str) -> &str {
     if q.is_empty() { "unlimited" } else { q }
 }
@@ -355,38 +502,52 @@ impl Runtime for KubernetesRuntime {
     }
 
     async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
-        self.objects
-            .ensure_volume(instance_id)
+        let created = async {
+            let (storage, _) = self.objects.current_storage(instance_id).await?;
+            self.objects.ensure_volume(storage).await
+        };
+        created
             .await
             .map(|_| ())
             .map_err(|e| self.failed("creating an instance's volume failed", e))
     }
 
     async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
-        let pods: Vec<String> = self
-            .watch
-            .all()
-            .iter()
-            .filter(|p| instance_of(p) == Some(instance_id))
-            .map(|p| p.name_any())
-            .collect();
-        self.objects
-            .delete_all(instance_id, &pods)
+        let storages = self
+            .objects
+            .storages_of(instance_id)
             .await
-            .map_err(|e| {
-                self.metrics.error(&e);
-                tracing::error!(%instance_id, error = %e, "deleting an instance's objects failed");
-                RuntimeError::Io(e.customer_message())
-            })?;
-        self.agent_tokens
-            .lock()
-            .expect("tokens")
-            .remove(&instance_id);
+            .map_err(|e| self.io("listing an instance's storages failed", e))?;
+        for storage in storages {
+            let pods: Vec<String> = self
+                .watch
+                .all()
+                .iter()
+                .filter(|p| instance_of(p) == Some(storage))
+                .map(|p| p.name_any())
+                .collect();
+            self.objects
+                .delete_all(storage, &pods)
+                .await
+                .map_err(|e| self.io("deleting an instance's objects failed", e))?;
+            self.agent_tokens.lock().expect("tokens").remove(&storage);
+            self.objects.served.lock().expect("served").remove(&storage);
+        }
         Ok(())
     }
 
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
-        self.launch(spec, false).await
+        let (storage, _) = self
+            .objects
+            .current_storage(spec.instance_id)
+            .await
+            .map_err(|e| self.failed("reading an instance's storage failed", e))?;
+        self.sweep(spec.instance_id, storage).await;
+        let on_storage = SandboxSpec {
+            instance_id: storage,
+            ..spec.clone()
+        };
+        self.launch(&on_storage, PodKind::Sandbox).await
     }
 
     async fn stop(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
@@ -421,22 +582,27 @@ impl Runtime for KubernetesRuntime {
         self.watch.ready().await;
         let mut out = Vec::new();
         for pod in self.watch.all() {
-            // A warm-pool pod serves no instance until claimed (`list_pooled` finds it).
-            if pod.metadata.deletion_timestamp.is_some() || manifests::is_pooled(&*pod) {
+            // A warm-pool pod serves no instance until claimed (`list_pooled` finds it); a
+            // mover is nobody's sandbox.
+            if pod.metadata.deletion_timestamp.is_some()
+                || manifests::is_pooled(&*pod)
+                || is_mover(&pod)
+            {
                 continue;
             }
-            let (Some(instance_id), Some(sandbox_id)) =
+            let (Some(storage), Some(sandbox_id)) =
                 (instance_of(&pod), pod.labels().get(SANDBOX_LABEL).cloned())
             else {
                 continue;
             };
+            let instance_id = self.objects.instance_served(storage).await;
             // Not ready yet (or over): `adopt` waits for it or turns it down.
             let ip = match state(Some(&pod)) {
                 PodState::Ready(ip) => ip,
                 _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             };
             let token = self
-                .agent_token(instance_id)
+                .agent_token(storage)
                 .await
                 .unwrap_or_else(|| Secret::new(""));
             out.push(RunningSandbox {
@@ -466,7 +632,12 @@ impl Runtime for KubernetesRuntime {
             )
             .await
             .flatten()?;
-        let endpoint = self.endpoint(sandbox.instance_id, ip).await?;
+        let storage = self
+            .watch
+            .get(&pod_name(&sandbox.sandbox_id))
+            .and_then(|p| instance_of(&p))
+            .unwrap_or(sandbox.instance_id);
+        let endpoint = self.endpoint(storage, ip).await?;
         if self.settings.check_agent
             && !agent_client::accepts_token(&endpoint, Duration::from_secs(3)).await
         {
@@ -498,7 +669,7 @@ impl Runtime for KubernetesRuntime {
             sandbox_id: sandbox_id.to_owned(),
             desktop: false,
         };
-        self.launch(&spec, true).await
+        self.launch(&spec, PodKind::Pooled).await
     }
 
     async fn claim(
@@ -508,14 +679,18 @@ impl Runtime for KubernetesRuntime {
     ) -> Result<AgentEndpoint, RuntimeError> {
         let gone = || RuntimeError::StartFailed("the pooled pod is gone".into());
         let pod = self.watch.get(&pod_name(sandbox_id)).ok_or_else(gone)?;
-        if instance_of(&pod) != Some(instance_id) || !manifests::is_pooled(&*pod) {
+        let Some(reserved) = instance_of(&pod).filter(|_| manifests::is_pooled(&*pod)) else {
             return Err(RuntimeError::StartFailed(
-                "the pooled pod was not started for this instance".into(),
+                "the sandbox is not an unclaimed pooled pod".into(),
             ));
-        }
+        };
         let PodState::Ready(ip) = state(Some(&pod)) else {
             return Err(gone());
         };
+        if reserved != instance_id {
+            // An existing instance: its storage moves into the pod.
+            return self.move_into(instance_id, reserved, &pod, ip).await;
+        }
         self.objects
             .unpool(instance_id, &pod)
             .await

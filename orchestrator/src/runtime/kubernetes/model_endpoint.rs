@@ -23,6 +23,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use uuid::Uuid;
 
+use super::objects::Objects;
 use crate::crypto::Cipher;
 use crate::runtime::{ModelBody, ModelService};
 
@@ -50,6 +51,7 @@ impl ModelTokens {
 pub fn serve(
     listener: tokio::net::TcpListener,
     tokens: Arc<ModelTokens>,
+    objects: Arc<Objects>,
     model: Arc<dyn ModelService>,
 ) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
@@ -58,11 +60,11 @@ pub fn serve(
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let (tokens, model) = (tokens.clone(), model.clone());
+            let (tokens, objects, model) = (tokens.clone(), objects.clone(), model.clone());
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
-                    let (tokens, model) = (tokens.clone(), model.clone());
-                    async move { Ok::<_, Infallible>(answer(&tokens, model, req).await) }
+                    let (tokens, objects, model) = (tokens.clone(), objects.clone(), model.clone());
+                    async move { Ok::<_, Infallible>(answer(&tokens, &objects, model, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
@@ -75,6 +77,7 @@ pub fn serve(
 
 async fn answer(
     tokens: &ModelTokens,
+    objects: &Objects,
     model: Arc<dyn ModelService>,
     req: Request<hyper::body::Incoming>,
 ) -> Response<ModelBody> {
@@ -85,7 +88,13 @@ async fn answer(
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| tokens.verify(t));
     match instance {
-        Some(id) => model.call(id, req).await,
+        // The token names the sandbox's storage id; a storage moved into a warm pod's volume
+        // serves another instance.
+        Some(storage) => {
+            model
+                .call(objects.instance_served(storage).await, req)
+                .await
+        }
         None => {
             tracing::warn!(
                 path = req.uri().path(),

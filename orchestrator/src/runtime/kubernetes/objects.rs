@@ -7,7 +7,8 @@
 //! - The network policy is *server-side applied* with the field manager `ocaas` (forced), so
 //!   any drift (an edit, a deletion) is undone on the next reconcile.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -18,8 +19,9 @@ use uuid::Uuid;
 
 use super::error::{KubeError, api_code};
 use super::manifests::{
-    AGENT_TOKEN_KEY, INSTANCE_LABEL, MANAGER, MODEL_TOKEN_KEY, Manifests, POOL_LABEL,
-    POOL_SELECTOR, Tokens, is_pooled, policy_name, pooled, secret_name, storage_name,
+    AGENT_TOKEN_KEY, GENERATION_ANNOTATION, INSTANCE_LABEL, MANAGED_SELECTOR, MANAGER,
+    MODEL_TOKEN_KEY, Manifests, POOL_LABEL, POOL_SELECTOR, SERVES_LABEL, Tokens, is_pooled,
+    policy_name, pooled, secret_name, storage_name,
 };
 use super::model_endpoint::ModelTokens;
 
@@ -31,6 +33,8 @@ pub struct Objects {
     pub secrets: Api<Secret>,
     pub policies: Api<NetworkPolicy>,
     pub model_tokens: Arc<ModelTokens>,
+    /// Storage id → the instance it serves, for ids known to serve one for good.
+    pub served: Mutex<HashMap<Uuid, Uuid>>,
 }
 
 fn post() -> PostParams {
@@ -108,10 +112,22 @@ impl Objects {
 
     /// Claim a warm-pool pod for the instance its id was reserved for: its pod, then its
     /// volume, stop being pooled (the pod first: a volume still marked pooled is how an
-    /// interrupted claim is found and finished). The pod's patch carries the resource version
-    /// of a pod seen still pooled, so of two claims of one pod only one succeeds; `pod` is as
-    /// the watch last saw it, and a newer version (a status update) is read and checked once.
+    /// interrupted claim is found and finished).
     pub async fn unpool(&self, instance: Uuid, pod: &Pod) -> Result<(), KubeError> {
+        self.unpool_pod(instance, pod).await?;
+        // The pod is the instance's now. A volume left marked is finished by the pool's
+        // tending (the id is an instance), so this failing must not fail the claim.
+        if let Err(e) = self.unpool_volume(instance).await {
+            tracing::warn!(%instance, error = %e, "could not unmark a claimed pod's volume; the pool's tending will");
+        }
+        Ok(())
+    }
+
+    /// The warm-pool pod of the reserved id `reserved` stops being pooled. The patch carries
+    /// the resource version of a pod seen still pooled, so of two claims of one pod only one
+    /// succeeds; `pod` is as the watch last saw it, and a newer version (a status update) is
+    /// read and checked once.
+    pub async fn unpool_pod(&self, reserved: Uuid, pod: &Pod) -> Result<(), KubeError> {
         let patch = |pod: &Pod| {
             let body = serde_json::json!({"metadata": {
                 "labels": {POOL_LABEL: null},
@@ -125,24 +141,137 @@ impl Objects {
             }
         };
         match patch(pod).await {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             Err(e) if api_code(&e) == Some(409) => {
                 let fresh = self.pods.get(&pod.name_any()).await?;
                 if !is_pooled(&fresh)
-                    || fresh.labels().get(INSTANCE_LABEL) != Some(&instance.to_string())
+                    || fresh.labels().get(INSTANCE_LABEL) != Some(&reserved.to_string())
                 {
                     return Err(e.into());
                 }
                 patch(&fresh).await?;
+                Ok(())
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        // The pod is the instance's now. A volume left marked is finished by the pool's
-        // tending (the id is an instance), so this failing must not fail the claim.
-        if let Err(e) = self.unpool_volume(instance).await {
-            tracing::warn!(%instance, error = %e, "could not unmark a claimed pod's volume; the pool's tending will");
-        }
+    }
+
+    /// The commit point of a storage move: the warm-pool volume of `storage` stops being
+    /// pooled and serves `instance` (generation `generation`), in one patch.
+    pub async fn commit_move(
+        &self,
+        storage: Uuid,
+        instance: Uuid,
+        generation: u64,
+    ) -> Result<(), KubeError> {
+        let patch = serde_json::json!({"metadata": {
+            "labels": {POOL_LABEL: null, SERVES_LABEL: instance.to_string()},
+            "annotations": {GENERATION_ANNOTATION: generation.to_string()},
+        }});
+        self.volumes
+            .patch(
+                &storage_name(storage),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+        self.served
+            .lock()
+            .expect("served")
+            .insert(storage, instance);
         Ok(())
+    }
+
+    /// The volumes that moved storage made serve `instance`, from the API: (storage id,
+    /// generation), newest first.
+    async fn serving(&self, instance: Uuid) -> Result<Vec<(Uuid, u64)>, KubeError> {
+        let selector = format!("{MANAGED_SELECTOR},{SERVES_LABEL}={instance}");
+        let list = self
+            .volumes
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        let mut out: Vec<(Uuid, u64)> = list
+            .items
+            .iter()
+            .filter(|v| v.metadata.deletion_timestamp.is_none())
+            .filter_map(|v| {
+                let id = super::instance_of_labels(v.labels())?;
+                let generation = v
+                    .annotations()
+                    .get(GENERATION_ANNOTATION)
+                    .and_then(|g| g.parse().ok())
+                    .unwrap_or(0);
+                Some((id, generation))
+            })
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.1));
+        Ok(out)
+    }
+
+    /// The storage id serving `instance` now, and its generation: the newest volume marked
+    /// as serving it, else its own (generation 0). Read fresh: another replica may have moved
+    /// it since.
+    pub async fn current_storage(&self, instance: Uuid) -> Result<(Uuid, u64), KubeError> {
+        Ok(self
+            .serving(instance)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or((instance, 0)))
+    }
+
+    /// Every storage id of `instance`: the current one first, then any a cut-short move left
+    /// behind (and its own id, if not current).
+    pub async fn storages_of(&self, instance: Uuid) -> Result<Vec<Uuid>, KubeError> {
+        let mut ids: Vec<Uuid> = self
+            .serving(instance)
+            .await?
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        ids.push(instance);
+        Ok(ids)
+    }
+
+    /// The instance a storage id serves: itself unless its volume is marked as serving
+    /// another. An id whose volume is pooled (or gone) may still come to serve one, so only
+    /// settled answers are remembered.
+    pub async fn instance_served(&self, storage: Uuid) -> Uuid {
+        if let Some(i) = self.served.lock().expect("served").get(&storage) {
+            return *i;
+        }
+        let volume = match self.volumes.get_opt(&storage_name(storage)).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return storage,
+            Err(e) => {
+                tracing::warn!(%storage, error = %e, "cannot read a volume's labels");
+                return storage;
+            }
+        };
+        let serves = volume
+            .labels()
+            .get(SERVES_LABEL)
+            .and_then(|v| Uuid::parse_str(v).ok());
+        let instance = match serves {
+            Some(i) => i,
+            None if is_pooled(&volume) => return storage,
+            None => storage,
+        };
+        self.served
+            .lock()
+            .expect("served")
+            .insert(storage, instance);
+        instance
+    }
+
+    /// Pods on the volume of `storage` (any role), from the API.
+    pub async fn pods_on(&self, storage: Uuid) -> Result<Vec<Pod>, KubeError> {
+        let selector = format!("{MANAGED_SELECTOR},{INSTANCE_LABEL}={storage}");
+        Ok(self
+            .pods
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items)
     }
 
     /// Whether the id's volume exists and is still marked as pooled (read fresh).
