@@ -13,15 +13,19 @@
 //!    No provider is configured, so the model is the orchestrator's scripted stand-in.
 //! 7. the warm pool (`bench/pool.rs`): create → ready, create → first reply, wake → first exec
 //!    and wake → first reply, each warm (a pooled sandbox) and cold, against their goals.
+//! 8. the storage move of a Kubernetes warm wake (`bench/storage_move.rs`): the workspace and
+//!    home streamed from one agent into another through the orchestrator's copy, by size.
 //!
 //! Numbers only: nothing timed is asserted. Must run as root (it reads the sandbox's
 //! `meta.json` for the agent token), like the service itself.
 //!
 //! Usage: `ocaas-bench [--iterations N] [--creates N] [--reads N] [--download-mb N]
-//! [--chat-turns N] [--pool-samples N]`
+//! [--chat-turns N] [--pool-samples N] [--move-samples N]`
 
 #[path = "bench/pool.rs"]
 mod pool;
+#[path = "bench/storage_move.rs"]
+mod storage_move;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,6 +56,7 @@ struct Args {
     download_mb: u64,
     chat_turns: usize,
     pool_samples: usize,
+    move_samples: usize,
 }
 
 fn parse_args() -> Args {
@@ -62,6 +67,7 @@ fn parse_args() -> Args {
         download_mb: 100,
         chat_turns: 30,
         pool_samples: 3,
+        move_samples: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,7 +76,8 @@ fn parse_args() -> Args {
                 "ocaas-bench [--iterations N (exec calls, default 200)] [--creates N (default 5)] \
                  [--reads N (1 MB reads, default 50)] [--download-mb N (default 100)] \
                  [--chat-turns N (chat round trips each way, default 30)] \
-                 [--pool-samples N (warm/cold pairs, default 3)]"
+                 [--pool-samples N (warm/cold pairs, default 3)] \
+                 [--move-samples N (storage moves per size, default 3)]"
             );
             std::process::exit(0);
         }
@@ -90,6 +97,7 @@ fn parse_args() -> Args {
             "--download-mb" => a.download_mb = n.max(1),
             "--chat-turns" => a.chat_turns = n.max(1) as usize,
             "--pool-samples" => a.pool_samples = n.max(1) as usize,
+            "--move-samples" => a.move_samples = n.max(1) as usize,
             other => {
                 eprintln!("unknown argument {other} (try --help)");
                 std::process::exit(2)
@@ -303,6 +311,7 @@ async fn main() -> anyhow::Result<()> {
     sandbox_bench(&args).await?;
     chat_bench(&args).await?;
     pool::pool_bench(args.pool_samples).await?;
+    storage_move::storage_move_bench(args.move_samples).await?;
     Ok(())
 }
 

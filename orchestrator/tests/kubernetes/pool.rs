@@ -557,3 +557,155 @@ async fn pooled_pods_a_dead_replica_left_are_removed_with_their_volumes() {
     })
     .await;
 }
+
+/// A volume a warm wake moved an instance's storage onto, as another replica left it when it
+/// died after the move's commit: the volume serves the instance (newest generation), an older
+/// one and the instance's own volume are still there, and a mover pod still runs. The next
+/// start runs on the newest storage and removes the rest; model calls with that storage's
+/// token are the instance's; deleting the instance deletes it.
+#[tokio::test]
+async fn a_start_runs_on_the_newest_storage_and_removes_what_a_cut_short_move_left() {
+    let Some(c) = cluster().await else { return };
+    let ns = c.namespace().await;
+    let (mut settings, data, sandbox_port) = checked_settings(&c, &ns);
+    settings.kubernetes.check_agent = false;
+    settings.pool.size = 0;
+    let app = helpers::spawn_with(settings, data).await;
+    let model = app.scripted.clone().expect("scripted stand-in");
+    let (s, v) = app.post("/api/instances", ADMIN_KEY, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let first = c.pod_of(&ns, &id).await;
+    c.set_ready(&ns, &first.name_any(), "127.0.0.1").await;
+    wait_status(&app, &id, "ready", 30).await;
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{id}/shutdown"),
+            ADMIN_KEY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    wait_status(&app, &id, "stopped", 30).await;
+
+    let (newest, older) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    for (storage, generation) in [(&newest, "2"), (&older, "1")] {
+        let volume: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {
+                "name": format!("ocaas-{storage}"),
+                "labels": {
+                    "app.kubernetes.io/managed-by": "ocaas",
+                    "ocaas.dev/instance": storage,
+                    "ocaas.dev/serves": id,
+                },
+                "annotations": {"ocaas.dev/generation": generation},
+            },
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }))
+        .unwrap();
+        c.api::<PersistentVolumeClaim>(&ns)
+            .create(&Default::default(), &volume)
+            .await
+            .unwrap();
+    }
+    let mover: Pod = serde_json::from_value(json!({
+        "metadata": {
+            "name": "ocaas-sandy-00000000feed",
+            "labels": {
+                "app.kubernetes.io/managed-by": "ocaas",
+                "ocaas.dev/instance": newest,
+                "ocaas.dev/sandbox": "sandy-00000000feed",
+                "ocaas.dev/role": "mover",
+            },
+        },
+        "spec": {"containers": [{"name": "agent", "image": "ocaas-sandbox:test"}]},
+    }))
+    .unwrap();
+    c.api::<Pod>(&ns)
+        .create(&Default::default(), &mover)
+        .await
+        .unwrap();
+
+    let (s, v) = app
+        .post(&format!("/api/instances/{id}/start"), ADMIN_KEY, json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let pod = wait_until("a pod on the newest storage", 30, || async {
+        c.pods_of(&ns, &newest).await.into_iter().find(|p| {
+            p.labels().get("ocaas.dev/role").is_none() && p.metadata.deletion_timestamp.is_none()
+        })
+    })
+    .await;
+    let claim = pod.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0]
+        .persistent_volume_claim
+        .as_ref()
+        .unwrap()
+        .claim_name
+        .clone();
+    assert_eq!(claim, format!("ocaas-{newest}"));
+    c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
+    let st = wait_status(&app, &id, "ready", 30).await;
+    assert_eq!(
+        st["sandbox_id"].as_str().map(|s| format!("ocaas-{s}")),
+        Some(pod.name_any())
+    );
+    let (_, list) = app.get("/api/instances", ADMIN_KEY).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert!(
+        c.api::<Pod>(&ns)
+            .get_opt(&mover.name_any())
+            .await
+            .unwrap()
+            .is_none(),
+        "the leftover mover is gone"
+    );
+    assert!(
+        !has_objects(&c, &ns, &older).await,
+        "the older storage is gone"
+    );
+    assert!(
+        !has_objects(&c, &ns, &id).await,
+        "the instance's first storage is gone"
+    );
+
+    // The pod's model token seals the storage id; its calls are the instance's (its provider
+    // answers and the usage is counted), not a warm-up answered by the orchestrator.
+    let secret = c
+        .api::<Secret>(&ns)
+        .get(&format!("ocaas-{newest}-tokens"))
+        .await
+        .unwrap();
+    let token = String::from_utf8(secret.data.unwrap()["model-token"].0.clone()).unwrap();
+    let (s, v) = crate::relay::model_call(sandbox_port, token, "from the moved storage").await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        model
+            .requests()
+            .last()
+            .unwrap()
+            .to_string()
+            .contains("from the moved storage"),
+        "the instance's provider did not get the call"
+    );
+    let (_, st) = app
+        .get(&format!("/api/instances/{id}/status"), ADMIN_KEY)
+        .await;
+    assert!(st["usage"]["input_tokens"].as_i64().unwrap() > 0, "{st}");
+
+    let (s, v) = app
+        .call(
+            "DELETE",
+            &format!("/api/instances/{id}"),
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert!(s == 202 || s == 204, "{s} {v}");
+    wait_until("the storage to go", 30, || async {
+        (!has_objects(&c, &ns, &newest).await).then_some(())
+    })
+    .await;
+}

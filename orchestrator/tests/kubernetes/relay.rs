@@ -105,7 +105,7 @@ pub(crate) async fn agent_at(
 
 /// A model call the way the gateway makes one: to the agent's forwarder, which calls the
 /// orchestrator's sandbox port at `sandbox_port` with `token`.
-async fn model_call(sandbox_port: u16, token: String, text: &str) -> (u16, Value) {
+pub(crate) async fn model_call(sandbox_port: u16, token: String, text: &str) -> (u16, Value) {
     let forwarder = ModelForwarder::start(
         ([127, 0, 0, 1], 0).into(),
         ModelUpstream::Http {
