@@ -709,3 +709,62 @@ async fn a_start_runs_on_the_newest_storage_and_removes_what_a_cut_short_move_le
     })
     .await;
 }
+
+/// A wake's claim cut short before its commit (the replica died mid-copy): the warm pod is no
+/// longer marked pooled but marked as moving an instance in, and its volume is still pooled.
+/// Nobody holds the reserved id's lease, so the pool's tending removes the pod with the
+/// volume, secret and policy; the instance it was for keeps its own storage.
+#[tokio::test]
+async fn a_wake_claim_cut_short_leaves_nothing_behind() {
+    let Some(c) = cluster().await else { return };
+    let ns = c.namespace().await;
+    let (mut settings, data) = crate::harness::settings(&c, &ns);
+    settings.pool.size = 0;
+    let app = helpers::spawn_with(settings, data).await;
+    let (s, v) = app.post("/api/instances", ADMIN_KEY, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let reserved = uuid::Uuid::new_v4().to_string();
+    let labels = |extra: Value| {
+        let mut l = json!({
+            "app.kubernetes.io/managed-by": "ocaas",
+            "ocaas.dev/instance": reserved,
+        });
+        l.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        l
+    };
+    let volume: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": format!("ocaas-{reserved}"), "labels": labels(json!({"ocaas.dev/pool": "warm"}))},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .unwrap();
+    c.api::<PersistentVolumeClaim>(&ns)
+        .create(&Default::default(), &volume)
+        .await
+        .unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {
+            "name": "ocaas-sandy-0000000cafe0",
+            "labels": labels(json!({"ocaas.dev/sandbox": "sandy-0000000cafe0", "ocaas.dev/moving": id})),
+        },
+        "spec": {"containers": [{"name": "agent", "image": "ocaas-sandbox:test"}]},
+    }))
+    .unwrap();
+    c.api::<Pod>(&ns)
+        .create(&Default::default(), &pod)
+        .await
+        .unwrap();
+    c.set_ready(&ns, &pod.name_any(), "127.0.0.1").await;
+    wait_until("the cut-short claim's pod and volume to go", 30, || async {
+        (!has_objects(&c, &ns, &reserved).await).then_some(())
+    })
+    .await;
+    // The instance still has its own storage, and its pod.
+    c.api::<PersistentVolumeClaim>(&ns)
+        .get(&format!("ocaas-{id}"))
+        .await
+        .expect("the instance's volume");
+    assert_eq!(c.pods_of(&ns, &id).await.len(), 1);
+}

@@ -61,6 +61,9 @@ pub const SERVES_LABEL: &str = "ocaas.dev/serves";
 /// With [`SERVES_LABEL`]: how many moves the instance's storage has had, so of two volumes
 /// found serving one instance (a move cut short before the old one was deleted) the newer wins.
 pub const GENERATION_ANNOTATION: &str = "ocaas.dev/generation";
+/// On a warm-pool pod claimed by a wake until the move commits: the instance moving in. A pod
+/// with it whose volume serves nobody yet is in the middle of a move, nobody's sandbox.
+pub const MOVING_LABEL: &str = "ocaas.dev/moving";
 /// `ocaas.dev/role=mover` on a pod that only serves a sleeping instance's volume as archives
 /// while its storage moves into a warm-pool pod: never any instance's sandbox.
 pub const ROLE_LABEL: &str = "ocaas.dev/role";

@@ -411,7 +411,7 @@ impl KubernetesRuntime {
         ip: IpAddr,
     ) -> Result<AgentEndpoint, RuntimeError> {
         self.objects
-            .unpool_pod(storage, pod)
+            .unpool_pod(storage, pod, Some(instance))
             .await
             .map_err(|e| self.failed("claiming a pooled pod failed", e))?;
         let to = self.endpoint(storage, ip).await.ok_or_else(|| {
@@ -469,6 +469,7 @@ impl KubernetesRuntime {
             .await
             .map_err(|e| self.failed("committing a storage move failed", e))?;
         tracing::info!(%instance, from = %old, to = %storage, elapsed_ms = started.elapsed().as_millis() as u64, "moved an instance's storage into a warm pod");
+        self.objects.moved(&pod.name_any()).await;
         // The old storage is garbage now (a volume still mounted by the mover goes once the
         // mover is gone). Failing here only leaves it to the next start's sweep.
         if let Err(e) = self.objects.delete_all(old, &[]).await {
@@ -596,6 +597,10 @@ impl Runtime for KubernetesRuntime {
                 continue;
             };
             let instance_id = self.objects.instance_served(storage).await;
+            // A warm pod a wake claimed, before the move committed: nobody's sandbox yet.
+            if instance_id == storage && pod.labels().contains_key(manifests::MOVING_LABEL) {
+                continue;
+            }
             // Not ready yet (or over): `adopt` waits for it or turns it down.
             let ip = match state(Some(&pod)) {
                 PodState::Ready(ip) => ip,
@@ -753,7 +758,32 @@ impl Runtime for KubernetesRuntime {
             tracing::error!(%instance, error = %e, "discarding a pooled pod failed");
             RuntimeError::Io(e.customer_message())
         };
-        // Only what is still pooled, read fresh: a claimed pod is an instance's sandbox.
+        if !keep_storage {
+            // The id is no instance's. Read fresh: a volume no longer pooled was claimed
+            // meanwhile (a wake's move committed) and serves an instance, pods and all.
+            // Otherwise every pod on it goes, the unpooled one of a wake's claim cut short too.
+            let volume = self
+                .objects
+                .volumes
+                .get_opt(&storage_name(instance))
+                .await
+                .map_err(|e| io(e.into()))?;
+            if volume.as_ref().is_some_and(|v| !manifests::is_pooled(v)) {
+                return Ok(false);
+            }
+            let mut stopped = false;
+            for pod in self.objects.pods_on(instance).await.map_err(io)? {
+                if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
+                    self.stop(id).await?;
+                    stopped = true;
+                }
+            }
+            self.objects.delete_all(instance, &[]).await.map_err(io)?;
+            self.agent_tokens.lock().expect("tokens").remove(&instance);
+            return Ok(stopped);
+        }
+        // The id is an instance's: only what is still pooled goes, read fresh (a claimed pod
+        // is its sandbox), and the volume stays the instance's.
         let mut stopped = false;
         for pod in self.objects.pooled_pods(instance).await.map_err(io)? {
             if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
@@ -761,17 +791,9 @@ impl Runtime for KubernetesRuntime {
                 stopped = true;
             }
         }
-        let still_pooled = self.objects.volume_pooled(instance).await.map_err(io)?;
-        if keep_storage {
-            if still_pooled {
-                self.objects.unpool_volume(instance).await.map_err(io)?;
-            }
-            return Ok(stopped);
+        if self.objects.volume_pooled(instance).await.map_err(io)? {
+            self.objects.unpool_volume(instance).await.map_err(io)?;
         }
-        if still_pooled {
-            self.objects.delete_all(instance, &[]).await.map_err(io)?;
-        }
-        self.agent_tokens.lock().expect("tokens").remove(&instance);
         Ok(stopped)
     }
 

@@ -20,8 +20,8 @@ use uuid::Uuid;
 use super::error::{KubeError, api_code};
 use super::manifests::{
     AGENT_TOKEN_KEY, GENERATION_ANNOTATION, INSTANCE_LABEL, MANAGED_SELECTOR, MANAGER,
-    MODEL_TOKEN_KEY, Manifests, POOL_LABEL, POOL_SELECTOR, SERVES_LABEL, Tokens, is_pooled,
-    policy_name, pooled, secret_name, storage_name,
+    MODEL_TOKEN_KEY, MOVING_LABEL, Manifests, POOL_LABEL, POOL_SELECTOR, SERVES_LABEL, Tokens,
+    is_pooled, policy_name, pooled, secret_name, storage_name,
 };
 use super::model_endpoint::ModelTokens;
 
@@ -114,7 +114,7 @@ impl Objects {
     /// volume, stop being pooled (the pod first: a volume still marked pooled is how an
     /// interrupted claim is found and finished).
     pub async fn unpool(&self, instance: Uuid, pod: &Pod) -> Result<(), KubeError> {
-        self.unpool_pod(instance, pod).await?;
+        self.unpool_pod(instance, pod, None).await?;
         // The pod is the instance's now. A volume left marked is finished by the pool's
         // tending (the id is an instance), so this failing must not fail the claim.
         if let Err(e) = self.unpool_volume(instance).await {
@@ -123,14 +123,19 @@ impl Objects {
         Ok(())
     }
 
-    /// The warm-pool pod of the reserved id `reserved` stops being pooled. The patch carries
-    /// the resource version of a pod seen still pooled, so of two claims of one pod only one
-    /// succeeds; `pod` is as the watch last saw it, and a newer version (a status update) is
-    /// read and checked once.
-    pub async fn unpool_pod(&self, reserved: Uuid, pod: &Pod) -> Result<(), KubeError> {
+    /// The warm-pool pod of the reserved id `reserved` stops being pooled (and, for a wake,
+    /// is marked as `moving` that instance in). The patch carries the resource version of a
+    /// pod seen still pooled, so of two claims of one pod only one succeeds; `pod` is as the
+    /// watch last saw it, and a newer version (a status update) is read and checked once.
+    pub async fn unpool_pod(
+        &self,
+        reserved: Uuid,
+        pod: &Pod,
+        moving: Option<Uuid>,
+    ) -> Result<(), KubeError> {
         let patch = |pod: &Pod| {
             let body = serde_json::json!({"metadata": {
-                "labels": {POOL_LABEL: null},
+                "labels": {POOL_LABEL: null, MOVING_LABEL: moving.map(|i| i.to_string())},
                 "resourceVersion": pod.metadata.resource_version,
             }});
             let name = pod.name_any();
@@ -262,6 +267,19 @@ impl Objects {
             .expect("served")
             .insert(storage, instance);
         instance
+    }
+
+    /// The pod of a finished move stops being marked as moving (best effort: a pod whose
+    /// volume serves an instance is that instance's sandbox either way).
+    pub async fn moved(&self, pod: &str) {
+        let patch = serde_json::json!({"metadata": {"labels": {MOVING_LABEL: null}}});
+        if let Err(e) = self
+            .pods
+            .patch(pod, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            tracing::warn!(pod, error = %e, "could not unmark a moved pod");
+        }
     }
 
     /// Pods on the volume of `storage` (any role), from the API.
