@@ -104,6 +104,9 @@ fn every_generated_manifest_is_valid_for_kubernetes_1_33() {
                     desktop,
                 };
                 docs.push(document(&m.pod(&spec, &owner)));
+                if !desktop {
+                    docs.push(document(&m.mover_pod(&spec, &owner)));
+                }
             }
         }
     }

@@ -361,8 +361,23 @@ impl Manifests {
 
     /// A mover pod on the volume of `spec.instance_id` (a storage id): the agent without the
     /// gateway, serving the volume's workspace and home as archives.
+    /// Its requests are small (tar and the agent need little), so it schedules where a full
+    /// sandbox might not.
     pub fn mover_pod(&self, spec: &SandboxSpec, owner: &OwnerReference) -> Pod {
         let mut pod = self.pod_with(spec, owner, false);
+        if let Some(agent) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+            agent.resources = Some(ResourceRequirements {
+                requests: Some(BTreeMap::from([
+                    ("cpu".to_owned(), Quantity("50m".into())),
+                    ("memory".to_owned(), Quantity("64Mi".into())),
+                ])),
+                limits: Some(BTreeMap::from([(
+                    "memory".to_owned(),
+                    Quantity("256Mi".into()),
+                )])),
+                ..Default::default()
+            });
+        }
         pod.metadata
             .labels
             .get_or_insert_with(Default::default)
@@ -644,6 +659,16 @@ mod tests {
         assert!(!args(&mover).contains(&"--openclaw-dir".to_owned()));
         assert!(!args(&mover).contains(&"--desktop".to_owned()));
         assert!(is_mover(&mover) && !is_mover(&pod));
+        let requests = |p: &Pod| {
+            p.spec.as_ref().unwrap().containers[0]
+                .resources
+                .clone()
+                .unwrap()
+                .requests
+                .unwrap()
+        };
+        assert_eq!(requests(&mover)["memory"], Quantity("64Mi".into()));
+        assert_ne!(requests(&pod)["memory"], Quantity("64Mi".into()));
         let claim = |p: &Pod| {
             p.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0]
                 .persistent_volume_claim

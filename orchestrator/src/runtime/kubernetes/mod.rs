@@ -71,6 +71,8 @@ use crate::settings::{EgressPolicy, KubernetesSettings, Secret};
 
 /// The longest a wake may spend moving an instance's storage into a warm pod.
 const MOVE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest a wake waits for its mover pod to be ready.
+const MOVER_START_TIMEOUT_S: u64 = 60;
 
 /// What a launched pod is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,7 +295,12 @@ impl KubernetesRuntime {
         spec: &SandboxSpec,
         kind: PodKind,
     ) -> Result<AgentEndpoint, RuntimeError> {
-        let timeout = self.settings.start_timeout_s;
+        // A mover that cannot start soon (no node has room, the volume will not attach) is
+        // given up on sooner: the wake then starts cold rather than keep its caller waiting.
+        let timeout = match kind {
+            PodKind::Mover => self.settings.start_timeout_s.min(MOVER_START_TIMEOUT_S),
+            _ => self.settings.start_timeout_s,
+        };
         let deadline = Instant::now() + Duration::from_secs(timeout);
         let instance = spec.instance_id;
         let name = pod_name(&spec.sandbox_id);
