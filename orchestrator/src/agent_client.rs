@@ -222,6 +222,30 @@ pub async fn start_desktop(
     })
 }
 
+/// What the archive `part` of the agent at `endpoint` would carry (`GET
+/// /archive/{part}/size`). The error is fit for customers.
+pub async fn archive_size(
+    endpoint: &AgentEndpoint,
+    part: &str,
+) -> Result<protocol::ArchiveSize, String> {
+    let route = protocol::routes::ARCHIVE_SIZE.replace("{part}", part);
+    let failed = || format!("measuring the {part} on the instance's volume failed");
+    let req = request(endpoint, "GET", &route)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let resp = send(endpoint, req).await.map_err(|_| failed())?;
+    if resp.status() != hyper::StatusCode::OK {
+        return Err(failed());
+    }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| failed())?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|_| failed())
+}
+
 /// Stream the archive `part` (`protocol::ARCHIVE_WORKSPACE` or `ARCHIVE_HOME`) of the agent
 /// at `from` into the agent at `to` (`GET` answer piped into `PUT`; nothing held whole). An
 /// archive broken off on either side fails the copy. The error is fit for customers.

@@ -382,6 +382,10 @@ pub struct KubernetesSettings {
     pub openclaw_dir: String,
     /// Seconds a new sandbox may take to become ready (image pull, volume attach, agent).
     pub start_timeout_s: u64,
+    /// The most a wake copies into a warm-pool pod, MiB (the workspace and home; ~400 MB/s,
+    /// `make bench`). A sleeping instance with more wakes cold instead, which is then faster;
+    /// the warm pod stays in the pool. `0`: wakes never take a warm pod (creates still do).
+    pub warm_wake_max_mb: u64,
     /// The pod's termination grace period, seconds; then it is deleted forcibly.
     pub stop_grace_s: u64,
     /// After Kubernetes reports the pod ready, also check that the orchestrator itself reaches
@@ -438,6 +442,7 @@ impl Default for KubernetesSettings {
             sandbox_uid: 10001,
             openclaw_dir: "/opt/openclaw".into(),
             start_timeout_s: 300,
+            warm_wake_max_mb: 4096,
             stop_grace_s: 30,
             check_agent: true,
         }

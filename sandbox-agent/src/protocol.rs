@@ -54,6 +54,9 @@ pub mod routes {
     /// [`super::ARCHIVE_HOME`]. The orchestrator's own route (never relayed to customers): it
     /// moves a sleeping instance's storage into a warm-pool pod on Kubernetes.
     pub const ARCHIVE: &str = "/archive/{part}";
+    /// `GET`: how much `/archive/{part}` would carry ([`super::ArchiveSize`]), without reading
+    /// any file.
+    pub const ARCHIVE_SIZE: &str = "/archive/{part}/size";
 }
 
 /// `/archive/workspace`: the workspace. A `PUT` replaces what it holds.
@@ -65,6 +68,14 @@ pub const ARCHIVE_HOME: &str = "home";
 /// The path of an archive route for `part`.
 pub fn archive_route(part: &str) -> String {
     routes::ARCHIVE.replace("{part}", part)
+}
+
+/// Body of `GET /archive/{part}/size`: the bytes of the regular files in the directory, and
+/// its entries (files, directories, links), counted without following links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveSize {
+    pub bytes: u64,
+    pub entries: u64,
 }
 
 /// Fixed addresses inside a sandbox's own network namespace (only `lo`), so fixed ports

@@ -225,6 +225,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(archive::get)
                 .put(archive::put),
         )
+        .service(resource(routes::ARCHIVE_SIZE).get(archive::size))
         .default_service(http::default_service());
 }
 

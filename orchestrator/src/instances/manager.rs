@@ -711,8 +711,8 @@ impl InstanceManager {
     }
 
     /// Start a sandbox for the instance and mark it ready (or failed). Call with its lock held.
-    async fn bring_up(self: &Arc<Self>, id: Uuid, launch: Launch) {
-        let sandbox_id = launch.sandbox_id.clone();
+    async fn bring_up(self: &Arc<Self>, id: Uuid, mut launch: Launch) {
+        let mut sandbox_id = launch.sandbox_id.clone();
         // The instance may have been stopped or deleted while this task waited for the lock.
         // Only the sandbox the database names as current may come up, so racing lifecycle
         // calls can never leave two sandboxes serving one instance.
@@ -753,19 +753,40 @@ impl InstanceManager {
                 tracing::error!(instance_id = %id, error = %e, "could not stop a stale sandbox");
             }
         }
-        let spec = SandboxSpec {
+        let mut spec = SandboxSpec {
             instance_id: id,
             sandbox_id: sandbox_id.clone(),
             desktop,
         };
-        let started = match launch.warm {
-            Some(_) => match self.runtime.claim(&sandbox_id, id).await {
+        let started = match launch.warm.is_some() {
+            true => match self.runtime.claim(&sandbox_id, id).await {
                 Ok(endpoint) => {
                     // A cold start passes `--desktop`; a claimed sandbox starts it now.
                     if desktop && let Err(e) = agent_client::start_desktop(&endpoint).await {
                         tracing::warn!(instance_id = %id, error = %e.message, "could not start the desktop; it starts on first use");
                     }
                     Ok(endpoint)
+                }
+                // Turned down with nothing changed: the sandbox goes back to the pool, and the
+                // instance starts cold under a sandbox id of its own, saying why.
+                Err(RuntimeError::Declined(reason)) => {
+                    tracing::info!(instance_id = %id, %sandbox_id, reason, "the pooled sandbox was turned down; starting cold");
+                    if let Some(w) = launch.warm.take() {
+                        self.pool.put_back(w);
+                    }
+                    sandbox_id = new_sandbox_id();
+                    spec.sandbox_id = sandbox_id.clone();
+                    let status = match self.store.get_instance_all_owners(id).await {
+                        Ok(Some(m)) => Status::parse(&m.status).unwrap_or(Status::Starting),
+                        _ => Status::Starting,
+                    };
+                    if let Err(e) = self
+                        .set_status(id, status, Some(&reason), None, Some(&sandbox_id))
+                        .await
+                    {
+                        tracing::error!(instance_id = %id, error = %e, "could not record the cold start");
+                    }
+                    self.cold_start(&spec).await
                 }
                 Err(e) => {
                     tracing::warn!(instance_id = %id, %sandbox_id, error = %e, "could not claim the pooled sandbox; starting cold");
@@ -775,7 +796,7 @@ impl InstanceManager {
                     }
                 }
             },
-            None => self.cold_start(&spec).await,
+            false => self.cold_start(&spec).await,
         };
         match started {
             Ok(endpoint) => {

@@ -74,6 +74,10 @@ pub enum RuntimeError {
     StartFailed(String),
     #[error("the sandbox runtime failed: {0}")]
     Io(String),
+    /// `claim` turned a pooled sandbox down before changing anything: it stays unclaimed and
+    /// may go back to the pool; the caller starts cold, for this reason.
+    #[error("{0}")]
+    Declined(String),
 }
 
 /// The seam between instance lifecycle and the machinery that runs sandboxes.

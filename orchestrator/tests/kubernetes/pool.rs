@@ -68,6 +68,7 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
     settings.pool.size = 1;
     settings.kubernetes.start_timeout_s = 180;
     settings.chat.turn_timeout_s = 120;
+    settings.kubernetes.warm_wake_max_mb = 32;
     let agent_port = settings.kubernetes.agent_port;
     let app = helpers::spawn_with(settings, data).await;
     let model = app.scripted.clone().expect("scripted stand-in");
@@ -412,9 +413,10 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
     eprintln!("kubernetes warm wake: first reply after {wake_reply:?}");
     drop(first_agent);
 
-    // 9. A wake whose move fails loses nothing: the mover pod fails, the warm pod goes, and
-    //    the instance comes up cold on the storage it had, with every file. The warm pod's
-    //    volume, which never served anyone, is removed.
+    // 9. Wakes that decline the warm pod: the mover pod cannot start, then the instance's
+    //    files are more than `warm_wake_max_mb` (32 MiB here). Each time nothing is copied,
+    //    the warm pod stays in the pool, and the instance comes up cold on the storage it
+    //    has, with every file, saying why.
     let third = wait_until("the pool to start another pod", 30, || async {
         pooled_ids(&c, &ns).await.into_iter().find(|id| *id != next)
     })
@@ -435,58 +437,127 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
         (warm_pool(&app).await["ready"] == 1).then_some(())
     })
     .await;
+    let is_mover = |p: &Pod| p.labels().get("ocaas.dev/role").map(String::as_str) == Some("mover");
+    let chat_path = format!("/api/instances/{reserved}/chat");
+    let big = refill_dir.path().join("workspace/big.bin");
+    for (case, why) in [
+        (
+            "mover fails",
+            "the instance's volume could not be read for a warm wake",
+        ),
+        (
+            "too big",
+            "are more than kubernetes.warm_wake_max_mb = 32 MiB",
+        ),
+    ] {
+        if case == "too big" {
+            std::fs::write(&big, vec![7u8; 40 << 20]).unwrap();
+        }
+        wait_status(&app, &reserved, "sleeping", 30).await;
+        let before: Vec<String> = c
+            .pods_of(&ns, &next)
+            .await
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        let kubelet = async {
+            let mover = wait_until("a mover pod", 60, || async {
+                c.pods_of(&ns, &next)
+                    .await
+                    .into_iter()
+                    .find(|p| is_mover(p))
+            })
+            .await;
+            if case == "mover fails" {
+                c.set_failed(&ns, &mover.name_any()).await;
+            } else {
+                c.set_ready(&ns, &mover.name_any(), "127.0.0.2").await;
+            }
+            let own = wait_until("a pod of its own on its storage", 60, || async {
+                c.pods_of(&ns, &next).await.into_iter().find(|p| {
+                    !is_mover(p)
+                        && !before.contains(&p.name_any())
+                        && p.metadata.deletion_timestamp.is_none()
+                })
+            })
+            .await;
+            c.set_ready(&ns, &own.name_any(), "127.0.0.2").await;
+        };
+        let chat = app.post(
+            &chat_path,
+            ADMIN_KEY,
+            json!({"session_id": session, "message": case}),
+        );
+        let ((s, v), ()) = tokio::join!(chat, kubelet);
+        assert_eq!(s, 200, "{case}: {v}");
+        assert_eq!(
+            v["assistant_message"]["content"],
+            format!("You said: {case}")
+        );
+        let (_, st) = app
+            .get(&format!("/api/instances/{reserved}/status"), ADMIN_KEY)
+            .await;
+        assert!(st["transitions"].to_string().contains(why), "{case}: {st}");
+        let (s, v) = app
+            .get(
+                &format!("/api/instances/{reserved}/files/read?path=/workspace/kept.txt"),
+                ADMIN_KEY,
+            )
+            .await;
+        assert_eq!(
+            (s, v["content"].as_str()),
+            (200, Some("on the volume")),
+            "{v}"
+        );
+        assert!(
+            !third_dir.path().join("workspace/kept.txt").exists(),
+            "{case}: copied"
+        );
+        assert_eq!(
+            c.pod_of(&ns, &third).await.labels()["ocaas.dev/pool"],
+            "warm"
+        );
+        assert_eq!(warm_pool(&app).await["ready"], 1, "{case}");
+    }
+
+    // 10. A second warm wake moves the storage again (generation 2): into the third pod, and
+    //     the storage it moved from goes.
+    std::fs::remove_file(&big).unwrap();
     wait_status(&app, &reserved, "sleeping", 30).await;
     let kubelet = async {
-        let is_mover =
-            |p: &Pod| p.labels().get("ocaas.dev/role").map(String::as_str) == Some("mover");
         let mover = wait_until("a mover pod", 60, || async {
-            c.pods_of(&ns, &next).await.into_iter().find(is_mover)
+            c.pods_of(&ns, &next)
+                .await
+                .into_iter()
+                .find(|p| is_mover(p))
         })
         .await;
-        c.set_failed(&ns, &mover.name_any()).await;
-        let own = wait_until("a pod of its own on its storage", 60, || async {
-            c.pods_of(&ns, &next).await.into_iter().find(|p| {
-                !is_mover(p)
-                    && p.name_any() != refill.name_any()
-                    && p.metadata.deletion_timestamp.is_none()
-            })
-        })
-        .await;
-        c.set_ready(&ns, &own.name_any(), "127.0.0.2").await;
+        c.set_ready(&ns, &mover.name_any(), "127.0.0.2").await;
     };
-    let chat_path = format!("/api/instances/{reserved}/chat");
     let chat = app.post(
         &chat_path,
         ADMIN_KEY,
-        json!({"session_id": session, "message": "after a failed move"}),
+        json!({"session_id": session, "message": "moved twice"}),
     );
     let ((s, v), ()) = tokio::join!(chat, kubelet);
     assert_eq!(s, 200, "{v}");
     assert_eq!(
-        v["assistant_message"]["content"],
-        "You said: after a failed move"
+        std::fs::read_to_string(third_dir.path().join("workspace/kept.txt")).unwrap(),
+        "on the volume"
     );
-    let (s, v) = app
-        .get(
-            &format!("/api/instances/{reserved}/files/read?path=/workspace/kept.txt"),
-            ADMIN_KEY,
-        )
-        .await;
-    assert_eq!(
-        (s, v["content"].as_str()),
-        (200, Some("on the volume")),
-        "{v}"
-    );
-    assert!(
-        !third_dir.path().join("workspace/kept.txt").exists(),
-        "nothing was committed to the warm pod"
-    );
-    wait_until("the unused warm pod's objects to go", 60, || async {
-        (!has_objects(&c, &ns, &third).await).then_some(())
+    let volume = c
+        .api::<PersistentVolumeClaim>(&ns)
+        .get(&format!("ocaas-{third}"))
+        .await
+        .unwrap();
+    assert_eq!(volume.labels()["ocaas.dev/serves"], reserved.as_str());
+    assert_eq!(volume.annotations()["ocaas.dev/generation"], "2");
+    wait_until("the storage it moved from to go", 30, || async {
+        (!has_objects(&c, &ns, &next).await).then_some(())
     })
     .await;
 
-    // 10. Deleting the instance deletes the storage it moved to.
+    // 11. Deleting the instance deletes the storage it moved to.
     let (s, v) = app
         .call(
             "DELETE",
@@ -497,7 +568,7 @@ async fn a_create_claims_a_warm_pod_with_the_fresh_volume_of_its_reserved_id() {
         .await;
     assert!(s == 202 || s == 204, "{s} {v}");
     wait_until("the moved storage to go", 30, || async {
-        (!has_objects(&c, &ns, &next).await).then_some(())
+        (!has_objects(&c, &ns, &third).await).then_some(())
     })
     .await;
 }

@@ -24,7 +24,7 @@ use tokio_util::io::ReaderStream;
 use super::blocking;
 use crate::{
     http::{ApiError, payload_error},
-    protocol::{ARCHIVE_HOME, ARCHIVE_WORKSPACE, ErrorCode},
+    protocol::{ARCHIVE_HOME, ARCHIVE_WORKSPACE, ArchiveSize, ErrorCode},
     server::AgentState,
 };
 
@@ -144,6 +144,42 @@ pub(crate) async fn put(
         return Err(failed("the archive could not be unpacked", status));
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /archive/{part}/size`: what the archive would carry (the orchestrator decides from it
+/// whether moving the storage beats a cold start).
+pub(crate) async fn size(
+    state: web::Data<AgentState>,
+    part: web::Path<String>,
+) -> Result<web::Json<ArchiveSize>, ApiError> {
+    let dir = dir_of(&state, &part)?;
+    blocking(move || {
+        let mut total = ArchiveSize {
+            bytes: 0,
+            entries: 0,
+        };
+        match measure(&dir, &mut total) {
+            Ok(()) => Ok(web::Json(total)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(web::Json(total)),
+            Err(e) => Err(failed("cannot measure the directory", e)),
+        }
+    })
+    .await
+}
+
+/// Add up `dir`'s entries and the bytes of its regular files, without following links.
+fn measure(dir: &std::path::Path, total: &mut ArchiveSize) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total.entries += 1;
+        if meta.is_dir() {
+            measure(&entry.path(), total)?;
+        } else if meta.is_file() {
+            total.bytes += meta.len();
+        }
+    }
+    Ok(())
 }
 
 /// Remove everything in `dir`, keeping `dir` itself (a mount point, or a running gateway's

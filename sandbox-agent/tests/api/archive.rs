@@ -38,6 +38,11 @@ async fn a_workspace_moves_whole_and_replaces_what_was_there() {
     std::os::unix::fs::symlink("src/deep/main.py", a.ws.path().join("link")).unwrap();
     std::fs::write(b.ws.path().join("BOOTSTRAP.md"), "the warm pod's own").unwrap();
 
+    // What the move will carry: 3 files (one behind a link that is not followed) and 2 dirs.
+    let (s, size) = a.get("/archive/workspace/size").await;
+    assert_eq!(s, StatusCode::OK);
+    let expected = big.len() as u64 + "print('kept')\n".len() as u64;
+    assert_eq!(size, serde_json::json!({"bytes": expected, "entries": 5}));
     assert_eq!(copy(&a, &b, "workspace").await, StatusCode::NO_CONTENT);
     let ws = b.ws.path();
     assert_eq!(
@@ -87,6 +92,8 @@ async fn a_home_merges_and_the_receivers_own_files_stay() {
 async fn bad_archive_requests_get_the_envelope() {
     let (a, _home) = with_home().await;
     a.expect_error("/archive/state", 404, "NOT_FOUND").await;
+    a.expect_error("/archive/state/size", 404, "NOT_FOUND")
+        .await;
     // Without a configured home there is no home to move.
     let bare = crate::common::spawn_agent().await;
     bare.expect_error("/archive/home", 404, "NOT_FOUND").await;

@@ -408,8 +408,10 @@ impl KubernetesRuntime {
     }
 
     /// Wake `instance` into the warm pool's `pod` (ready at `ip`, reserved for the storage id
-    /// `storage`): claim the pod, copy the instance's workspace and home from its volume into
-    /// it through a mover pod, commit, and delete the old storage.
+    /// `storage`): start a mover pod on the instance's volume, decline (nothing changed, the
+    /// pod stays pooled) if it cannot start or the files are more than
+    /// `kubernetes.warm_wake_max_mb`, else claim the pod, copy the workspace and home into it,
+    /// commit, and delete the old storage.
     async fn move_into(
         &self,
         instance: Uuid,
@@ -417,13 +419,12 @@ impl KubernetesRuntime {
         pod: &Pod,
         ip: IpAddr,
     ) -> Result<AgentEndpoint, RuntimeError> {
-        self.objects
-            .unpool_pod(storage, pod, Some(instance))
-            .await
-            .map_err(|e| self.failed("claiming a pooled pod failed", e))?;
-        let to = self.endpoint(storage, ip).await.ok_or_else(|| {
-            RuntimeError::StartFailed("the sandbox's token secret is missing".into())
-        })?;
+        let limit_mb = self.settings.warm_wake_max_mb;
+        if limit_mb == 0 {
+            return Err(RuntimeError::Declined(
+                "cold start (kubernetes.warm_wake_max_mb = 0: wakes do not take warm pods)".into(),
+            ));
+        }
         let (old, generation) = self
             .objects
             .current_storage(instance)
@@ -438,33 +439,98 @@ impl KubernetesRuntime {
             .await
             .map_err(|e| self.io("reading an instance's volume failed", e.into()))?
             .is_some();
-        if has_volume {
-            let mover = SandboxSpec {
-                instance_id: old,
-                sandbox_id: new_sandbox_id(),
-                desktop: false,
-            };
-            let from = self.launch(&mover, PodKind::Mover).await?;
-            let copied = tokio::time::timeout(MOVE_TIMEOUT, async {
-                for part in [
-                    sandbox_agent::protocol::ARCHIVE_WORKSPACE,
-                    sandbox_agent::protocol::ARCHIVE_HOME,
-                ] {
-                    agent_client::copy_archive(&from, &to, part).await?;
+        let mover = SandboxSpec {
+            instance_id: old,
+            sandbox_id: new_sandbox_id(),
+            desktop: false,
+        };
+        let from = if has_volume {
+            match self.launch(&mover, PodKind::Mover).await {
+                Ok(endpoint) => Some(endpoint),
+                // `launch` removed the mover; the warm pod is untouched.
+                Err(e) => {
+                    return Err(RuntimeError::Declined(format!(
+                        "cold start (the instance's volume could not be read for a warm wake: {e})"
+                    )));
+                }
+            }
+        } else {
+            None
+        };
+        let moved = self
+            .copy_and_commit(instance, storage, pod, ip, from.as_ref(), generation)
+            .await;
+        if from.is_some()
+            && let Err(e) = self
+                .objects
+                .delete_pod(&pod_name(&mover.sandbox_id), None)
+                .await
+        {
+            self.metrics.error(&e);
+            tracing::warn!(%instance, error = %e, "could not delete the mover pod; the next start does");
+        }
+        let to = moved?;
+        tracing::info!(%instance, from = %old, to = %storage, elapsed_ms = started.elapsed().as_millis() as u64, "moved an instance's storage into a warm pod");
+        // The old storage is garbage now (a volume still mounted by the mover goes once the
+        // mover is gone). Failing here only leaves it to the next start's sweep.
+        if let Err(e) = self.objects.delete_all(old, &[]).await {
+            self.metrics.error(&e);
+            tracing::warn!(%instance, error = %e, "could not delete the instance's old storage; the next start does");
+        }
+        self.agent_tokens.lock().expect("tokens").remove(&old);
+        Ok(to)
+    }
+
+    /// The middle of [`Self::move_into`]: check the size at the mover (`from`; `None`: the
+    /// instance has no volume, nothing to copy), claim the warm pod, copy, commit.
+    async fn copy_and_commit(
+        &self,
+        instance: Uuid,
+        storage: Uuid,
+        pod: &Pod,
+        ip: IpAddr,
+        from: Option<&AgentEndpoint>,
+        generation: u64,
+    ) -> Result<AgentEndpoint, RuntimeError> {
+        let parts = [
+            sandbox_agent::protocol::ARCHIVE_WORKSPACE,
+            sandbox_agent::protocol::ARCHIVE_HOME,
+        ];
+        if let Some(from) = from {
+            let mut bytes = 0u64;
+            for part in parts {
+                match agent_client::archive_size(from, part).await {
+                    Ok(size) => bytes += size.bytes,
+                    Err(e) => {
+                        return Err(RuntimeError::Declined(format!("cold start ({e})")));
+                    }
+                }
+            }
+            let limit_mb = self.settings.warm_wake_max_mb;
+            if bytes > limit_mb.saturating_mul(1024 * 1024) {
+                return Err(RuntimeError::Declined(format!(
+                    "cold start (the instance's files, {} MiB, are more than kubernetes.warm_wake_max_mb = {limit_mb} MiB: booting is faster than copying them)",
+                    bytes / (1024 * 1024)
+                )));
+            }
+        }
+        self.objects
+            .unpool_pod(storage, pod, Some(instance))
+            .await
+            .map_err(|e| self.failed("claiming a pooled pod failed", e))?;
+        let to = self.endpoint(storage, ip).await.ok_or_else(|| {
+            RuntimeError::StartFailed("the sandbox's token secret is missing".into())
+        })?;
+        if let Some(from) = from {
+            tokio::time::timeout(MOVE_TIMEOUT, async {
+                for part in parts {
+                    agent_client::copy_archive(from, &to, part).await?;
                 }
                 Ok::<_, String>(())
             })
             .await
-            .unwrap_or_else(|_| Err(format!("it took longer than {} s", MOVE_TIMEOUT.as_secs())));
-            if let Err(e) = self
-                .objects
-                .delete_pod(&pod_name(&mover.sandbox_id), None)
-                .await
-            {
-                self.metrics.error(&e);
-                tracing::warn!(%instance, error = %e, "could not delete the mover pod; the next start does");
-            }
-            copied.map_err(|e| {
+            .unwrap_or_else(|_| Err(format!("it took longer than {} s", MOVE_TIMEOUT.as_secs())))
+            .map_err(|e| {
                 tracing::error!(%instance, error = %e, "moving an instance's storage failed");
                 RuntimeError::StartFailed(format!(
                     "moving the instance's files into a warm sandbox failed: {e}"
@@ -475,15 +541,7 @@ impl KubernetesRuntime {
             .commit_move(storage, instance, generation + 1)
             .await
             .map_err(|e| self.failed("committing a storage move failed", e))?;
-        tracing::info!(%instance, from = %old, to = %storage, elapsed_ms = started.elapsed().as_millis() as u64, "moved an instance's storage into a warm pod");
         self.objects.moved(&pod.name_any()).await;
-        // The old storage is garbage now (a volume still mounted by the mover goes once the
-        // mover is gone). Failing here only leaves it to the next start's sweep.
-        if let Err(e) = self.objects.delete_all(old, &[]).await {
-            self.metrics.error(&e);
-            tracing::warn!(%instance, error = %e, "could not delete the instance's old storage; the next start does");
-        }
-        self.agent_tokens.lock().expect("tokens").remove(&old);
         Ok(to)
     }
 }
