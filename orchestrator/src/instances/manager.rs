@@ -716,33 +716,34 @@ impl InstanceManager {
         // The instance may have been stopped or deleted while this task waited for the lock.
         // Only the sandbox the database names as current may come up, so racing lifecycle
         // calls can never leave two sandboxes serving one instance.
-        let (account_id, desktop, idle_timeout) = match self.store.get_instance_all_owners(id).await
-        {
-            Ok(Some(m))
-                if m.desired_state == DESIRED_RUNNING
-                    && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) =>
-            {
-                (
-                    m.account_id,
-                    m.desktop,
-                    self.idle_timeout_of(m.idle_timeout_s),
-                )
-            }
-            _ => {
-                match launch.warm {
-                    // Started for this instance's id: its volume is the instance's now (or
-                    // goes with it), so only the pod goes.
-                    Some(w) if w.reserved_id() == Some(id) => {
-                        let _ = self
-                            .runtime
-                            .discard_pooled(&w.sandbox_id, w.reserved_id(), true)
-                            .await;
-                    }
-                    _ => self.release(launch),
+        let (account_id, desktop, idle_timeout, status) =
+            match self.store.get_instance_all_owners(id).await {
+                Ok(Some(m))
+                    if m.desired_state == DESIRED_RUNNING
+                        && m.sandbox_id.as_deref() == Some(sandbox_id.as_str()) =>
+                {
+                    (
+                        m.account_id,
+                        m.desktop,
+                        self.idle_timeout_of(m.idle_timeout_s),
+                        Status::parse(&m.status).unwrap_or(Status::Starting),
+                    )
                 }
-                return;
-            }
-        };
+                _ => {
+                    match launch.warm {
+                        // Started for this instance's id: its volume is the instance's now (or
+                        // goes with it), so only the pod goes.
+                        Some(w) if w.reserved_id() == Some(id) => {
+                            let _ = self
+                                .runtime
+                                .discard_pooled(&w.sandbox_id, w.reserved_id(), true)
+                                .await;
+                        }
+                        _ => self.release(launch),
+                    }
+                    return;
+                }
+            };
         self.stop_serving(id, None).await;
         // Any other sandbox of this instance is stale: another replica's start that lost the
         // race for the current sandbox id, or one left by a replica that died. (Under the
@@ -776,10 +777,6 @@ impl InstanceManager {
                     }
                     sandbox_id = new_sandbox_id();
                     spec.sandbox_id = sandbox_id.clone();
-                    let status = match self.store.get_instance_all_owners(id).await {
-                        Ok(Some(m)) => Status::parse(&m.status).unwrap_or(Status::Starting),
-                        _ => Status::Starting,
-                    };
                     if let Err(e) = self
                         .set_status(id, status, Some(&reason), None, Some(&sandbox_id))
                         .await

@@ -366,17 +366,7 @@ impl Manifests {
     pub fn mover_pod(&self, spec: &SandboxSpec, owner: &OwnerReference) -> Pod {
         let mut pod = self.pod_with(spec, owner, false);
         if let Some(agent) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) {
-            agent.resources = Some(ResourceRequirements {
-                requests: Some(BTreeMap::from([
-                    ("cpu".to_owned(), Quantity("50m".into())),
-                    ("memory".to_owned(), Quantity("64Mi".into())),
-                ])),
-                limits: Some(BTreeMap::from([(
-                    "memory".to_owned(),
-                    Quantity("256Mi".into()),
-                )])),
-                ..Default::default()
-            });
+            agent.resources = Some(small_resources("50m", "64Mi", "256Mi"));
         }
         pod.metadata
             .labels
@@ -440,17 +430,7 @@ impl Manifests {
             image_pull_policy: Some(s.image_pull_policy.clone()),
             command: Some(vec!["/bin/sh".into(), "-c".into(), prepare]),
             security_context: Some(restricted_container()),
-            resources: Some(ResourceRequirements {
-                requests: Some(BTreeMap::from([
-                    ("cpu".to_owned(), Quantity("10m".into())),
-                    ("memory".to_owned(), Quantity("16Mi".into())),
-                ])),
-                limits: Some(BTreeMap::from([(
-                    "memory".to_owned(),
-                    Quantity("64Mi".into()),
-                )])),
-                ..Default::default()
-            }),
+            resources: Some(small_resources("10m", "16Mi", "64Mi")),
             volume_mounts: Some(vec![
                 mount("storage", DATA_DIR, None, false),
                 mount("tokens", SECRETS_DIR, None, true),
@@ -603,6 +583,21 @@ pub fn instance_labels(instance: Uuid) -> BTreeMap<String, String> {
         (MANAGED_BY.to_owned(), MANAGER.to_owned()),
         (INSTANCE_LABEL.to_owned(), instance.to_string()),
     ])
+}
+
+/// Fixed requests and a memory limit for a helper container (the init container, a mover).
+fn small_resources(cpu: &str, memory: &str, memory_limit: &str) -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.into())),
+            ("memory".to_owned(), Quantity(memory.into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity(memory_limit.into()),
+        )])),
+        ..Default::default()
+    }
 }
 
 /// Non-root, no privilege escalation, no capabilities, read-only root filesystem.

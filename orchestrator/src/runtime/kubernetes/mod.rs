@@ -27,7 +27,7 @@
 //! workspace and home as tar into the warm pod, and one patch of the warm volume — unpooled,
 //! `ocaas.dev/serves=<instance>` — commits the move; the old volume is then deleted. So an
 //! instance's objects are keyed by a *storage id* (its own id until its first warm wake; see
-//! `Objects::current_storage`), pods carry the storage id, and `list` and the model endpoint
+//! `Objects::storages`), pods carry the storage id, and `list` and the model endpoint
 //! map it back to the instance. `list` leaves pooled and mover pods out, `list_pooled` finds
 //! pooled pods by their volumes; `discard_pooled` deletes a pooled pod and, unless its id
 //! became an instance, the id's objects.
@@ -59,7 +59,7 @@ use self::manifests::{
     INSTANCE_LABEL, MANAGED_SELECTOR, Manifests, SANDBOX_LABEL, is_mover, pod_name, storage_name,
 };
 pub use self::model_endpoint::ModelTokens;
-use self::objects::{Objects, owner_of};
+use self::objects::{Objects, Storages, owner_of};
 use self::pods::{PodState, PodWatch, state};
 use super::{
     AgentAddr, AgentEndpoint, ModelService, PooledSandbox, RunningSandbox, Runtime, RuntimeError,
@@ -363,48 +363,63 @@ impl KubernetesRuntime {
         let _ = self.stop(&spec.sandbox_id).await;
         Err(RuntimeError::StartFailed(failure))
     }
-}
 
-impl KubernetesRuntime {
     fn io(&self, what: &str, e: KubeError) -> RuntimeError {
         self.metrics.error(&e);
         tracing::error!(error = %e, error_label = %e.metric_label(), "{what}");
         RuntimeError::Io(e.customer_message())
     }
 
+    /// The pods on the volume of `storage`, as the watch sees them.
+    fn watched_pods_on(&self, storage: Uuid) -> Vec<Arc<Pod>> {
+        self.watch
+            .all()
+            .into_iter()
+            .filter(|p| instance_of(p) == Some(storage))
+            .collect()
+    }
+
     /// Remove what a move cut short left behind: mover pods on the instance's current
-    /// storage, and its other storages with their pods. Call under the instance's lease.
-    async fn sweep(&self, instance: Uuid, current: Uuid) {
-        let storages = match self.objects.storages_of(instance).await {
-            Ok(s) => s,
-            Err(e) => {
+    /// storage, and its stale storages with their pods. Call under the instance's lease.
+    async fn sweep(&self, instance: Uuid, storages: &Storages) {
+        let movers = self
+            .watched_pods_on(storages.current)
+            .into_iter()
+            .filter(|p| is_mover(p));
+        for pod in movers {
+            tracing::warn!(%instance, pod = %pod.name_any(), "removing a mover pod a cut-short move left");
+            if let Err(e) = self.objects.delete_pod(&pod.name_any(), None).await {
                 self.metrics.error(&e);
-                tracing::warn!(%instance, error = %e, "cannot list the instance's storages");
-                return;
-            }
-        };
-        for storage in storages {
-            let pods = self.objects.pods_on(storage).await.unwrap_or_default();
-            let result = if storage == current {
-                let mut r = Ok(());
-                for pod in pods.iter().filter(|p| is_mover(p)) {
-                    tracing::warn!(%instance, pod = %pod.name_any(), "removing a mover pod a cut-short move left");
-                    r = r.and(self.objects.delete_pod(&pod.name_any(), None).await);
-                }
-                r
-            } else {
-                let exists = self.objects.volumes.get_opt(&storage_name(storage)).await;
-                if !matches!(exists, Ok(None)) {
-                    tracing::warn!(%instance, %storage, "removing a storage a cut-short move left");
-                }
-                let names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
-                self.objects.delete_all(storage, &names).await
-            };
-            if let Err(e) = result {
-                self.metrics.error(&e);
-                tracing::warn!(%instance, error = %e, "could not remove a leftover of a storage move; the next start retries");
+                tracing::warn!(%instance, error = %e, "could not remove a leftover mover pod; the next start retries");
             }
         }
+        for &storage in &storages.stale {
+            let exists = self.objects.volumes.get_opt(&storage_name(storage)).await;
+            if !matches!(exists, Ok(None)) {
+                tracing::warn!(%instance, %storage, "removing a storage a cut-short move left");
+            }
+            let names: Vec<String> = self
+                .watched_pods_on(storage)
+                .iter()
+                .map(|p| p.name_any())
+                .collect();
+            if let Err(e) = self.objects.delete_all(storage, &names).await {
+                self.metrics.error(&e);
+                tracing::warn!(%instance, error = %e, "could not remove a leftover storage; the next start retries");
+            }
+        }
+    }
+
+    /// Stop the sandboxes of `pods`; whether there were any.
+    async fn stop_pods(&self, pods: Vec<Pod>) -> Result<bool, RuntimeError> {
+        let mut stopped = false;
+        for pod in pods {
+            if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
+                self.stop(id).await?;
+                stopped = true;
+            }
+        }
+        Ok(stopped)
     }
 
     /// Wake `instance` into the warm pool's `pod` (ready at `ip`, reserved for the storage id
@@ -419,18 +434,18 @@ impl KubernetesRuntime {
         pod: &Pod,
         ip: IpAddr,
     ) -> Result<AgentEndpoint, RuntimeError> {
-        let limit_mb = self.settings.warm_wake_max_mb;
-        if limit_mb == 0 {
+        if self.settings.warm_wake_max_mb == 0 {
             return Err(RuntimeError::Declined(
                 "cold start (kubernetes.warm_wake_max_mb = 0: wakes do not take warm pods)".into(),
             ));
         }
-        let (old, generation) = self
+        let storages = self
             .objects
-            .current_storage(instance)
+            .storages(instance)
             .await
             .map_err(|e| self.io("reading an instance's storage failed", e))?;
-        self.sweep(instance, old).await;
+        self.sweep(instance, &storages).await;
+        let (old, generation) = (storages.current, storages.generation);
         let started = Instant::now();
         let has_volume = self
             .objects
@@ -569,7 +584,7 @@ impl Runtime for KubernetesRuntime {
 
     async fn ensure_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
         let created = async {
-            let (storage, _) = self.objects.current_storage(instance_id).await?;
+            let storage = self.objects.storages(instance_id).await?.current;
             self.objects.ensure_volume(storage).await
         };
         created
@@ -581,15 +596,13 @@ impl Runtime for KubernetesRuntime {
     async fn delete_storage(&self, instance_id: Uuid) -> Result<(), RuntimeError> {
         let storages = self
             .objects
-            .storages_of(instance_id)
+            .storages(instance_id)
             .await
             .map_err(|e| self.io("listing an instance's storages failed", e))?;
-        for storage in storages {
+        for storage in std::iter::once(storages.current).chain(storages.stale) {
             let pods: Vec<String> = self
-                .watch
-                .all()
+                .watched_pods_on(storage)
                 .iter()
-                .filter(|p| instance_of(p) == Some(storage))
                 .map(|p| p.name_any())
                 .collect();
             self.objects
@@ -603,14 +616,14 @@ impl Runtime for KubernetesRuntime {
     }
 
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, RuntimeError> {
-        let (storage, _) = self
+        let storages = self
             .objects
-            .current_storage(spec.instance_id)
+            .storages(spec.instance_id)
             .await
             .map_err(|e| self.failed("reading an instance's storage failed", e))?;
-        self.sweep(spec.instance_id, storage).await;
+        self.sweep(spec.instance_id, &storages).await;
         let on_storage = SandboxSpec {
-            instance_id: storage,
+            instance_id: storages.current,
             ..spec.clone()
         };
         self.launch(&on_storage, PodKind::Sandbox).await
@@ -836,26 +849,18 @@ impl Runtime for KubernetesRuntime {
             if volume.as_ref().is_some_and(|v| !manifests::is_pooled(v)) {
                 return Ok(false);
             }
-            let mut stopped = false;
-            for pod in self.objects.pods_on(instance).await.map_err(io)? {
-                if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
-                    self.stop(id).await?;
-                    stopped = true;
-                }
-            }
+            let stopped = self
+                .stop_pods(self.objects.pods_on(instance).await.map_err(io)?)
+                .await?;
             self.objects.delete_all(instance, &[]).await.map_err(io)?;
             self.agent_tokens.lock().expect("tokens").remove(&instance);
             return Ok(stopped);
         }
         // The id is an instance's: only what is still pooled goes, read fresh (a claimed pod
         // is its sandbox), and the volume stays the instance's.
-        let mut stopped = false;
-        for pod in self.objects.pooled_pods(instance).await.map_err(io)? {
-            if let Some(id) = pod.labels().get(SANDBOX_LABEL) {
-                self.stop(id).await?;
-                stopped = true;
-            }
-        }
+        let stopped = self
+            .stop_pods(self.objects.pooled_pods(instance).await.map_err(io)?)
+            .await?;
         if self.objects.volume_pooled(instance).await.map_err(io)? {
             self.objects.unpool_volume(instance).await.map_err(io)?;
         }

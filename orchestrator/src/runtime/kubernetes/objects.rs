@@ -25,6 +25,16 @@ use super::manifests::{
 };
 use super::model_endpoint::ModelTokens;
 
+/// Where an instance's files are (see [`Objects::storages`]).
+pub struct Storages {
+    /// The storage id serving the instance now.
+    pub current: Uuid,
+    /// How many moves made `current` (0: the instance's own volume).
+    pub generation: u64,
+    /// Other storage ids of the instance: garbage.
+    pub stale: Vec<Uuid>,
+}
+
 /// The API handles and builders for an instance's objects.
 pub struct Objects {
     pub manifests: Manifests,
@@ -102,12 +112,16 @@ impl Objects {
 
     /// The unclaimed warm-pool pods of the reserved id `instance`, from the API.
     pub async fn pooled_pods(&self, instance: Uuid) -> Result<Vec<Pod>, KubeError> {
-        let selector = format!("{POOL_SELECTOR},{INSTANCE_LABEL}={instance}");
-        let list = self
+        self.pods_with(&format!("{POOL_SELECTOR},{INSTANCE_LABEL}={instance}"))
+            .await
+    }
+
+    async fn pods_with(&self, selector: &str) -> Result<Vec<Pod>, KubeError> {
+        Ok(self
             .pods
-            .list(&ListParams::default().labels(&selector))
-            .await?;
-        Ok(list.items)
+            .list(&ListParams::default().labels(selector))
+            .await?
+            .items)
     }
 
     /// Claim a warm-pool pod for the instance its id was reserved for: its pod, then its
@@ -213,29 +227,26 @@ impl Objects {
         Ok(out)
     }
 
-    /// The storage id serving `instance` now, and its generation: the newest volume marked
-    /// as serving it, else its own (generation 0). Read fresh: another replica may have moved
-    /// it since.
-    pub async fn current_storage(&self, instance: Uuid) -> Result<(Uuid, u64), KubeError> {
-        Ok(self
-            .serving(instance)
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or((instance, 0)))
-    }
-
-    /// Every storage id of `instance`: the current one first, then any a cut-short move left
-    /// behind (and its own id, if not current).
-    pub async fn storages_of(&self, instance: Uuid) -> Result<Vec<Uuid>, KubeError> {
-        let mut ids: Vec<Uuid> = self
-            .serving(instance)
-            .await?
-            .into_iter()
-            .map(|s| s.0)
-            .collect();
-        ids.push(instance);
-        Ok(ids)
+    /// The storages of `instance`, read fresh (another replica may have moved it since): the
+    /// current one is the newest volume marked as serving it, else its own id (generation
+    /// 0); the others are what a cut-short move left (older volumes serving it, and its own id
+    /// once it was moved).
+    pub async fn storages(&self, instance: Uuid) -> Result<Storages, KubeError> {
+        let mut serving = self.serving(instance).await?.into_iter();
+        let Some((current, generation)) = serving.next() else {
+            return Ok(Storages {
+                current: instance,
+                generation: 0,
+                stale: Vec::new(),
+            });
+        };
+        let mut stale: Vec<Uuid> = serving.map(|s| s.0).collect();
+        stale.push(instance);
+        Ok(Storages {
+            current,
+            generation,
+            stale,
+        })
     }
 
     /// The instance a storage id serves: itself unless its volume is marked as serving
@@ -284,12 +295,8 @@ impl Objects {
 
     /// Pods on the volume of `storage` (any role), from the API.
     pub async fn pods_on(&self, storage: Uuid) -> Result<Vec<Pod>, KubeError> {
-        let selector = format!("{MANAGED_SELECTOR},{INSTANCE_LABEL}={storage}");
-        Ok(self
-            .pods
-            .list(&ListParams::default().labels(&selector))
-            .await?
-            .items)
+        self.pods_with(&format!("{MANAGED_SELECTOR},{INSTANCE_LABEL}={storage}"))
+            .await
     }
 
     /// Whether the id's volume exists and is still marked as pooled (read fresh).
